@@ -1,0 +1,3 @@
+"""mrirecon: accelerated MRI reconstruction for fastMRI-format k-space."""
+
+__version__ = "0.1.0"

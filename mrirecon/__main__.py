@@ -1,0 +1,5 @@
+import sys
+
+from mrirecon.cli import main
+
+sys.exit(main())

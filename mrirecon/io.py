@@ -1,0 +1,155 @@
+"""Reconstruction files (fastMRI submission format) and atomic writes.
+
+A reconstruction file has the input's name and one dataset ``reconstruction``
+(S, h, w) float32 at the recon size. mrirecon also stores the mask used (``mask``, (W,)
+bool) and provenance attributes (method, checkpoint hash, mask type, acceleration,
+centre fraction, seed, package version). Every file is written to a temporary name in
+the destination folder and renamed, so a killed job never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+__all__ = [
+    "atomic_write",
+    "write_reconstruction",
+    "read_reconstruction",
+    "is_complete",
+    "RECON_KEY",
+    "TMP_SUFFIX",
+]
+
+RECON_KEY = "reconstruction"
+TMP_SUFFIX = ".tmp"
+# Set on every file mrirecon finishes; a file without it is not a finished output.
+COMPLETE_ATTR = "mrirecon_complete"
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
+
+    On any exception the temporary file is removed and ``path`` is left untouched.
+    The data is fsync'ed before the rename so a crash cannot expose a partial file.
+    """
+    path = Path(path)
+    folder = path.parent
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=folder)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _attr_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return np.asarray(value)
+    return value
+
+
+def write_reconstruction(
+    path: str | os.PathLike[str],
+    recon: np.ndarray,
+    attrs: Mapping[str, Any] | None = None,
+    mask: np.ndarray | None = None,
+    extra: Mapping[str, np.ndarray] | None = None,
+) -> Path:
+    """Atomically write a fastMRI submission file.
+
+    Args:
+        path: destination .h5 file.
+        recon: (S, h, w) real reconstruction, stored as float32.
+        attrs: provenance attributes (scalars or short lists).
+        mask: the (W,) column mask used, stored as ``mask``.
+        extra: additional datasets to store (e.g. ``target`` for a compare run).
+
+    Returns:
+        the written path.
+    """
+    recon = np.asarray(recon)
+    if recon.ndim != 3 or np.iscomplexobj(recon):
+        raise ValueError(f"{path}: reconstruction must be real (S, h, w), got {recon.dtype} {recon.shape}")
+    if not np.isfinite(recon).all():
+        raise ValueError(f"{path}: reconstruction contains NaN/Inf; not written")
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        with h5py.File(tmp, "w") as hf:
+            hf.create_dataset(RECON_KEY, data=recon.astype(np.float32))
+            if mask is not None:
+                hf.create_dataset("mask", data=np.asarray(mask, dtype=bool))
+            for key, value in (extra or {}).items():
+                hf.create_dataset(key, data=value)
+            for key, value in (attrs or {}).items():
+                hf.attrs[key] = _attr_value(value)
+            hf.attrs[COMPLETE_ATTR] = True
+    return path
+
+
+def read_reconstruction(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read the ``reconstruction`` dataset of a submission file as float32 (S, h, w)."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as hf:
+            if RECON_KEY not in hf:
+                raise ValueError(f"{path}: no '{RECON_KEY}' dataset")
+            data = np.asarray(hf[RECON_KEY][()], dtype=np.float32)
+    except OSError:
+        raise ValueError(f"{path}: not a readable HDF5 file (truncated or corrupt?)") from None
+    if data.ndim != 3:
+        raise ValueError(f"{path}: '{RECON_KEY}' must be (S, h, w), got shape {data.shape}")
+    return data
+
+
+def read_attrs(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The attributes of a submission file, numpy scalars turned into Python values."""
+    with h5py.File(path, "r") as hf:
+        out = {}
+        for key, value in hf.attrs.items():
+            if isinstance(value, np.generic):
+                value = value.item()
+            elif isinstance(value, bytes):
+                value = value.decode()
+            out[key] = value
+        return out
+
+
+def is_complete(path: str | os.PathLike[str]) -> bool:
+    """True if ``path`` is a finished mrirecon output (readable and marked complete)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        with h5py.File(path, "r") as hf:
+            return bool(hf.attrs.get(COMPLETE_ATTR, False)) and RECON_KEY in hf
+    except OSError:
+        return False
+
+
+def check_writable(folder: str | os.PathLike[str]) -> Path:
+    """Create ``folder`` if needed and prove it is writable, or raise a clear OSError."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OSError(f"{folder}: output folder is not writable ({exc.strerror or exc})") from None
+    return folder

@@ -61,9 +61,7 @@ def read_target(path: Path, key: str | None = None) -> tuple[np.ndarray, dict]:
             if found is None:
                 raise ValueError(f"{path}: no target dataset ({' or '.join(keys)})")
             data = np.asarray(hf[found][()], dtype=np.float32)
-            attrs = {
-                k: (v.item() if isinstance(v, np.generic) else v) for k, v in hf.attrs.items()
-            }
+            attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in hf.attrs.items()}
     except OSError:
         raise ValueError(f"{path}: not a readable HDF5 file (truncated or corrupt?)") from None
     if data.ndim != 3:
@@ -71,9 +69,13 @@ def read_target(path: Path, key: str | None = None) -> tuple[np.ndarray, dict]:
     return data, attrs
 
 
-def _eval_crop(target: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _eval_crop(path: Path, target: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     w = target.shape[-1]
-    size = (min(w, target.shape[-2], pred.shape[-2]), min(w, pred.shape[-1]))
+    size = (min(w, target.shape[-2]), w)
+    if pred.shape[-2] < size[0] or pred.shape[-1] < size[1]:
+        raise ValueError(
+            f"{path}: prediction {pred.shape[1:]} does not cover the target {target.shape[1:]}"
+        )
     return center_crop(target, size), center_crop(pred, size)
 
 
@@ -116,11 +118,7 @@ def evaluate_folders(
                 raise ValueError(
                     f"{pfiles[name]}: {pred.shape[0]} slices but the target has {gt.shape[0]}"
                 )
-            gt_c, pred_c = _eval_crop(gt, pred)
-            if gt_c.shape != pred_c.shape or pred.shape[-2] < gt_c.shape[-2]:
-                raise ValueError(
-                    f"{pfiles[name]}: prediction {pred.shape[1:]} does not cover the target {gt.shape[1:]}"
-                )
+            gt_c, pred_c = _eval_crop(pfiles[name], gt, pred)
             m = volume_metrics(gt_c, pred_c)
         except ValueError as exc:
             result.errors.append((name, str(exc)))
@@ -145,7 +143,9 @@ def _mean_std(values: Iterable[float]) -> tuple[float, float]:
     return float(arr.mean()), std
 
 
-def summarize(scores: Sequence[VolumeScore]) -> list[tuple[str, int, dict[str, tuple[float, float]]]]:
+def summarize(
+    scores: Sequence[VolumeScore],
+) -> list[tuple[str, int, dict[str, tuple[float, float]]]]:
     """Mean and sample std of each metric: overall, per acquisition, per acceleration.
 
     Returns:
@@ -189,6 +189,13 @@ def write_csv(path: str | os.PathLike[str], scores: Sequence[VolumeScore]) -> Pa
             w.writerow(CSV_FIELDS)
             for s in scores:
                 w.writerow(
-                    [s.file, s.acquisition, f"{s.acceleration:g}", f"{s.nmse:.8g}", f"{s.psnr:.8g}", f"{s.ssim:.8g}"]
+                    [
+                        s.file,
+                        s.acquisition,
+                        f"{s.acceleration:g}",
+                        f"{s.nmse:.8g}",
+                        f"{s.psnr:.8g}",
+                        f"{s.ssim:.8g}",
+                    ]
                 )
     return path

@@ -85,7 +85,9 @@ def write_reconstruction(
     """
     recon = np.asarray(recon)
     if recon.ndim != 3 or np.iscomplexobj(recon):
-        raise ValueError(f"{path}: reconstruction must be real (S, h, w), got {recon.dtype} {recon.shape}")
+        raise ValueError(
+            f"{path}: reconstruction must be real (S, h, w), got {recon.dtype} {recon.shape}"
+        )
     if not np.isfinite(recon).all():
         raise ValueError(f"{path}: reconstruction contains NaN/Inf; not written")
     path = Path(path)

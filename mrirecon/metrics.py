@@ -61,9 +61,7 @@ def ssim(gt: np.ndarray, pred: np.ndarray, maxval: float | None = None) -> float
     """Mean over slices of skimage's SSIM, data range = volume max of ``gt``."""
     _check(gt, pred)
     maxval = float(gt.max()) if maxval is None else maxval
-    scores = [
-        structural_similarity(gt[i], pred[i], data_range=maxval) for i in range(gt.shape[0])
-    ]
+    scores = [structural_similarity(gt[i], pred[i], data_range=maxval) for i in range(gt.shape[0])]
     return float(np.mean(scores))
 
 
@@ -95,7 +93,9 @@ def ssim_torch(
         (N,) SSIM of each slice.
     """
     if gt.shape != pred.shape:
-        raise ValueError(f"shape mismatch: target {tuple(gt.shape)} vs prediction {tuple(pred.shape)}")
+        raise ValueError(
+            f"shape mismatch: target {tuple(gt.shape)} vs prediction {tuple(pred.shape)}"
+        )
     if gt.dim() == 3:
         gt, pred = gt.unsqueeze(1), pred.unsqueeze(1)
     if gt.dim() != 4 or gt.shape[1] != 1:

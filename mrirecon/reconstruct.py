@@ -21,7 +21,14 @@ import torch
 from tqdm import tqdm
 
 from mrirecon import __version__
-from mrirecon.data.dataset import DataError, VolumeInfo, inspect_file, list_h5, read_volume, recon_crop
+from mrirecon.data.dataset import (
+    DataError,
+    VolumeInfo,
+    inspect_file,
+    list_h5,
+    read_volume,
+    recon_crop,
+)
 from mrirecon.data.masks import Mask, MaskSpec, train_rng
 from mrirecon.data.transforms import select_mask, zero_filled
 from mrirecon.io import check_writable, is_complete, write_reconstruction
@@ -146,7 +153,11 @@ def shard(files: Sequence[Path], rank: int, world_size: int) -> list[Path]:
 
 
 def volume_mask(
-    info: VolumeInfo, spec: MaskSpec | None, file_mask: np.ndarray | None, seed: int | None, index: int
+    info: VolumeInfo,
+    spec: MaskSpec | None,
+    file_mask: np.ndarray | None,
+    seed: int | None,
+    index: int,
 ) -> Mask:
     """The mask for a whole volume: the file's own, or ``spec`` seeded per file."""
     rng = None if seed is None else train_rng(seed, 0, index)
@@ -159,7 +170,9 @@ def load_volume(info: VolumeInfo, spec: MaskSpec | None, seed: int | None, index
     m = volume_mask(info, spec, file_mask, seed, index)
     mask_t = torch.from_numpy(m.mask)
     k = torch.from_numpy(kspace) * mask_t + 0.0  # + 0.0 clears -0 as fastMRI does
-    crop = recon_crop(kspace.shape[-1], target.shape[-2:] if target is not None else info.recon_size)
+    crop = recon_crop(
+        kspace.shape[-1], target.shape[-2:] if target is not None else info.recon_size
+    )
     return Volume(info, k, mask_t, tuple(crop), m)
 
 
@@ -178,7 +191,9 @@ def _attrs(job: ReconJob, vol: Volume, method: ReconMethod) -> dict[str, Any]:
     attrs: dict[str, Any] = {
         "method": method.name,
         "mask_type": "file" if from_file else (job.mask.kind if job.mask else "none"),
-        "acceleration": float(vol.info.attrs.get("acceleration", 0.0)) if from_file else m.acceleration,
+        "acceleration": float(vol.info.attrs.get("acceleration", 0.0))
+        if from_file
+        else m.acceleration,
         "center_fraction": m.center_fraction,
         "num_low_frequency": int(vol.info.attrs.get("num_low_frequency", m.num_low)),
         "seed": "fastmri-fname" if job.seed is None else str(job.seed),

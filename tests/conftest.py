@@ -21,7 +21,9 @@ HEADER_TEMPLATE = """<?xml version="1.0" encoding="utf-8"?>
 </ismrmrdHeader>"""
 
 
-def ismrmrd_header(enc: tuple[int, int], recon: tuple[int, int], acquired: int | None = None) -> bytes:
+def ismrmrd_header(
+    enc: tuple[int, int], recon: tuple[int, int], acquired: int | None = None
+) -> bytes:
     """A real ISMRMRD header for k-space (H, W) = enc and recon (h, w)."""
     width = enc[1]
     acquired = width if acquired is None else acquired
@@ -72,7 +74,9 @@ def real_kspace() -> np.ndarray:
         return np.asarray(hf["kspace"][()], dtype=np.complex64)
 
 
-def make_volume(multicoil: bool, slices: int = 3, seed: int = 0, pad_w: int = 24) -> tuple[np.ndarray, np.ndarray]:
+def make_volume(
+    multicoil: bool, slices: int = 3, seed: int = 0, pad_w: int = 24
+) -> tuple[np.ndarray, np.ndarray]:
     """A fastMRI-like volume from the real scan: 2x readout oversampling, phase padding.
 
     Slices differ by a random phase ramp and noise so they are not copies.
@@ -91,7 +95,9 @@ def make_volume(multicoil: bool, slices: int = 3, seed: int = 0, pad_w: int = 24
         img[:, (H - h) // 2 : (H - h) // 2 + h, (W - w) // 2 : (W - w) // 2 + w] = coil_imgs
         img *= np.exp(1j * rng.uniform(-np.pi, np.pi))
         if not multicoil:
-            img = img[:1] * 0 + np.sqrt((np.abs(img) ** 2).sum(0, keepdims=True)) * np.exp(1j * np.angle(img[:1]))
+            img = img[:1] * 0 + np.sqrt((np.abs(img) ** 2).sum(0, keepdims=True)) * np.exp(
+                1j * np.angle(img[:1])
+            )
         k = fft2c_np(img)
         k = k + (rng.standard_normal(k.shape) + 1j * rng.standard_normal(k.shape)) * 1e-7
         full = ifft2c_np(k)[:, (H - h) // 2 : (H - h) // 2 + h, (W - w) // 2 : (W - w) // 2 + w]

@@ -13,9 +13,13 @@ def _rand(shape, seed=0):
 @pytest.mark.parametrize("shape", [(8, 8), (3, 16, 10), (2, 3, 17, 9)])
 def test_fft2c_matches_numpy(shape):
     x = _rand(shape)
-    ref = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(x.numpy(), axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+    ref = np.fft.fftshift(
+        np.fft.fft2(np.fft.ifftshift(x.numpy(), axes=(-2, -1)), norm="ortho"), axes=(-2, -1)
+    )
     np.testing.assert_allclose(fft2c(x).numpy(), ref, rtol=1e-5, atol=1e-5)
-    ref_inv = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(x.numpy(), axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+    ref_inv = np.fft.fftshift(
+        np.fft.ifft2(np.fft.ifftshift(x.numpy(), axes=(-2, -1)), norm="ortho"), axes=(-2, -1)
+    )
     np.testing.assert_allclose(ifft2c(x).numpy(), ref_inv, rtol=1e-5, atol=1e-5)
 
 
@@ -26,7 +30,9 @@ def test_fft2c_unitary_and_adjoint():
     rhs = torch.vdot(x.flatten(), ifft2c(y).flatten())
     assert torch.allclose(lhs, rhs, rtol=1e-4, atol=1e-4)
     assert torch.allclose(ifft2c(fft2c(x)), x, atol=1e-5)
-    assert torch.allclose(torch.linalg.vector_norm(fft2c(x)), torch.linalg.vector_norm(x), rtol=1e-5)
+    assert torch.allclose(
+        torch.linalg.vector_norm(fft2c(x)), torch.linalg.vector_norm(x), rtol=1e-5
+    )
 
 
 def test_fft_matches_fastmri():

@@ -65,7 +65,11 @@ def test_equispaced_truly_equispaced():
 def test_equispaced_fraction_hits_the_budget():
     for width in (368, 320, 640):
         for cf, acc in ((0.08, 4), (0.04, 8)):
-            m = MaskSpec("equispaced_fraction", (cf,), (acc,)).sample(width, np.random.RandomState(0)).mask
+            m = (
+                MaskSpec("equispaced_fraction", (cf,), (acc,))
+                .sample(width, np.random.RandomState(0))
+                .mask
+            )
             assert abs(m.sum() - width / acc) <= 2, (width, acc, m.sum())
 
 
@@ -86,7 +90,12 @@ def test_mask_properties(kind, width, acc, seed):
 
 @pytest.mark.parametrize(
     "cf,acc,match",
-    [(0.5, 4, "exceeds"), (0.001, 4, "no centre column"), (0.08, 0.5, "acceleration must be"), (1.5, 4, "center fraction")],
+    [
+        (0.5, 4, "exceeds"),
+        (0.001, 4, "no centre column"),
+        (0.08, 0.5, "acceleration must be"),
+        (1.5, 4, "center fraction"),
+    ],
 )
 def test_unsatisfiable_masks_are_rejected(cf, acc, match):
     with pytest.raises(ValueError, match=match):

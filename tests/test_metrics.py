@@ -39,7 +39,9 @@ def test_ssim_uses_volume_max_not_slice_max():
         [structural_similarity(gt[i], pred[i], data_range=gt[i].max()) for i in range(len(gt))]
     )
     assert ssim(gt, pred) == pytest.approx(
-        np.mean([structural_similarity(gt[i], pred[i], data_range=gt.max()) for i in range(len(gt))])
+        np.mean(
+            [structural_similarity(gt[i], pred[i], data_range=gt.max()) for i in range(len(gt))]
+        )
     )
     assert ssim(gt, pred) != pytest.approx(per_slice, abs=1e-7)
 
@@ -47,9 +49,13 @@ def test_ssim_uses_volume_max_not_slice_max():
 def test_torch_ssim_equals_skimage():
     gt, pred = _pair(1)
     ours = ssim_torch(torch.from_numpy(gt), torch.from_numpy(pred), float(gt.max()))
-    ref = [structural_similarity(gt[i], pred[i], data_range=float(gt.max())) for i in range(len(gt))]
+    ref = [
+        structural_similarity(gt[i], pred[i], data_range=float(gt.max())) for i in range(len(gt))
+    ]
     np.testing.assert_allclose(ours.numpy(), ref, atol=1e-4)
-    ours64 = ssim_torch(torch.from_numpy(gt).double(), torch.from_numpy(pred).double(), float(gt.max()))
+    ours64 = ssim_torch(
+        torch.from_numpy(gt).double(), torch.from_numpy(pred).double(), float(gt.max())
+    )
     np.testing.assert_allclose(ours64.numpy(), ref, atol=1e-6)
 
 

@@ -23,9 +23,13 @@ def test_transform_matches_fastmri(which, pairs, request):
     ref_ds = fm_data.SliceDataset(
         root=path.parent,
         challenge=challenge,
-        transform=UnetDataTransform(challenge, mask_func=RandomMaskFunc(list(cfs), list(accs)), use_seed=True),
+        transform=UnetDataTransform(
+            challenge, mask_func=RandomMaskFunc(list(cfs), list(accs)), use_seed=True
+        ),
     )
-    ours = SliceDataset(path.parent, transform=UnetTransform(MaskSpec("random", cfs, accs), mode="eval"))
+    ours = SliceDataset(
+        path.parent, transform=UnetTransform(MaskSpec("random", cfs, accs), mode="eval")
+    )
     assert len(ours) == len(ref_ds) == 2
     for i in range(len(ours)):
         ref, got = ref_ds[i], ours[i]
@@ -45,7 +49,9 @@ def test_zero_filled_sparse_equals_dense(mc_file):
     ds = SliceDataset(mc_file.parent)
     raw = ds.raw_slice(0)
     k = torch.from_numpy(raw.kspace)
-    mask = torch.from_numpy(MaskSpec("random", (0.08,), (4,)).sample(k.shape[-1], eval_rng("x.h5")).mask)
+    mask = torch.from_numpy(
+        MaskSpec("random", (0.08,), (4,)).sample(k.shape[-1], eval_rng("x.h5")).mask
+    )
     dense = rss(center_crop(ifft2c(k * mask), (128, 128)))
     sparse = zero_filled(k, mask, (128, 128))
     torch.testing.assert_close(sparse, dense, rtol=1e-5, atol=1e-6 * dense.max().item())
@@ -60,7 +66,9 @@ def test_mask_operator_adjoint():
     x = torch.randn(2, 16, 12, dtype=torch.complex64, generator=g)
     y = torch.randn(2, 16, 12, dtype=torch.complex64, generator=g)
     m = torch.from_numpy(MaskSpec("random", (0.25,), (2,)).sample(12, eval_rng("m.h5")).mask)
-    assert torch.allclose(torch.vdot((x * m).flatten(), y.flatten()), torch.vdot(x.flatten(), (y * m).flatten()))
+    assert torch.allclose(
+        torch.vdot((x * m).flatten(), y.flatten()), torch.vdot(x.flatten(), (y * m).flatten())
+    )
     assert torch.equal(x * m * m, x * m)
 
 
@@ -68,7 +76,10 @@ def test_train_mode_masks_vary_and_augment_recomputes_target(mc_file):
     def flip(k, rng):
         return torch.flip(k, dims=(-1,)) if rng.rand() < 2 else k
 
-    ds = SliceDataset(mc_file.parent, transform=UnetTransform(MaskSpec("random", (0.08,), (4,)), mode="train", augment=flip))
+    ds = SliceDataset(
+        mc_file.parent,
+        transform=UnetTransform(MaskSpec("random", (0.08,), (4,)), mode="train", augment=flip),
+    )
     a, b = ds[0], ds[1]
     assert not torch.equal(a.mask, b.mask)
     ds.set_epoch(1)
@@ -76,7 +87,9 @@ def test_train_mode_masks_vary_and_augment_recomputes_target(mc_file):
     ds.set_epoch(0)
     assert torch.equal(ds[0].mask, a.mask)
     # flipping k-space columns flips the image left-right (about the fftshift centre): target recomputed
-    plain = SliceDataset(mc_file.parent, transform=UnetTransform(MaskSpec("random", (0.08,), (4,)), mode="eval"))
+    plain = SliceDataset(
+        mc_file.parent, transform=UnetTransform(MaskSpec("random", (0.08,), (4,)), mode="eval")
+    )
     assert not torch.allclose(a.target_raw, plain[0].target_raw)
     ds.close()
     plain.close()
@@ -90,8 +103,22 @@ def test_test_file_mask_is_used(tmp_path):
     file_mask[::3] = True
     k = k * file_mask
     write_fastmri(tmp_path / "test.h5", k, None, multicoil=True, recon=(128, 128), mask=file_mask)
-    ds = SliceDataset(tmp_path, transform=UnetTransform(MaskSpec("random", (0.08,), (4,)), mode="eval"))
+    ds = SliceDataset(
+        tmp_path, transform=UnetTransform(MaskSpec("random", (0.08,), (4,)), mode="eval")
+    )
     s = ds[0]
     assert np.array_equal(s.mask.numpy(), file_mask)
     assert s.image.shape == (1, 128, 128) and s.target_raw.abs().sum() == 0
     ds.close()
+
+
+@pytest.mark.parametrize(
+    "shape,crop", [((3, 37, 29), (17, 11)), ((1, 40, 31), (20, 20)), ((2, 33, 48), (33, 47))]
+)
+def test_zero_filled_odd_sizes(shape, crop):
+    g = torch.Generator().manual_seed(1)
+    k = torch.randn(*shape, dtype=torch.complex64, generator=g)
+    mask = torch.rand(shape[-1], generator=g) < 0.4
+    mask[shape[-1] // 2] = True
+    dense = rss(center_crop(ifft2c(k * mask), crop))
+    torch.testing.assert_close(zero_filled(k, mask, crop), dense, rtol=1e-5, atol=1e-6)

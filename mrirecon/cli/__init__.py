@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "data",
     "reconstruct",
     "evaluate",
+    "train",
 )
 
 

@@ -84,7 +84,9 @@ def run_synth(args: argparse.Namespace) -> int:
         for name, folder in layout._asdict().items():
             print(f"{name}: {folder} ({len(list_h5(folder))} files)")
         return 0
-    kwargs = dict(seed=args.seed, n_single=args.single, n_multi=args.multi, slices=args.slices)
+    kwargs = dict(
+        seed=args.seed, num_singlecoil=args.single, num_multicoil=args.multi, slices=args.slices
+    )
     if args.size:
         kwargs["recon_size"] = tuple(args.size)
     config = synth.SynthConfig(**kwargs)

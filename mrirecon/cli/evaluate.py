@@ -11,7 +11,9 @@ from mrirecon.evaluate import evaluate_folders, format_summary, write_csv
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score reconstructions against targets (fastMRI metrics)")
-    p.add_argument("--targets", type=Path, required=True, help="folder of fastMRI files with targets")
+    p.add_argument(
+        "--targets", type=Path, required=True, help="folder of fastMRI files with targets"
+    )
     p.add_argument("--predictions", type=Path, required=True, help="folder of reconstructions")
     p.add_argument("--csv", type=Path, default=None, help="write the per-volume table here")
     p.add_argument(
@@ -24,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    key = {"singlecoil": "reconstruction_esc", "multicoil": "reconstruction_rss", None: None}[args.challenge]
+    key = {"singlecoil": "reconstruction_esc", "multicoil": "reconstruction_rss", None: None}[
+        args.challenge
+    ]
     result = evaluate_folders(args.targets, args.predictions, target_key=key)
     for name in result.missing:
         print(f"MISSING prediction for {args.targets / name}", file=sys.stderr)

@@ -11,7 +11,9 @@ from mrirecon.data.masks import MASKS, MaskSpec, parse_pairs
 from mrirecon.reconstruct import METHODS, ReconJob, reconstruct_folder
 
 
-def add_mask_args(p: argparse.ArgumentParser, accelerations=(4.0,), center_fractions=(0.08,)) -> None:
+def add_mask_args(
+    p: argparse.ArgumentParser, accelerations=(4.0,), center_fractions=(0.08,)
+) -> None:
     """Mask options shared by reconstruct and compare."""
     p.add_argument("--mask-type", choices=sorted(MASKS), default="random")
     p.add_argument("--accelerations", type=float, nargs="+", default=list(accelerations))

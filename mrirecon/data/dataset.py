@@ -335,8 +335,11 @@ class SliceDataset(torch.utils.data.Dataset):
         transform: Callable[[RawSlice, int, int], Any] | None = None,
         strict: bool = False,
     ) -> None:
-        if isinstance(root, Sequence) and not isinstance(root, str) and root and all(
-            isinstance(v, VolumeInfo) for v in root
+        if (
+            isinstance(root, Sequence)
+            and not isinstance(root, str)
+            and root
+            and all(isinstance(v, VolumeInfo) for v in root)
         ):
             self.volumes: list[VolumeInfo] = list(root)  # type: ignore[arg-type]
             self.skipped: list[tuple[Path, str]] = []
@@ -368,7 +371,9 @@ class SliceDataset(torch.utils.data.Dataset):
             try:
                 hf = h5py.File(path, "r")
             except OSError:
-                raise DataError(f"{path}: not a readable HDF5 file (truncated or corrupt?)") from None
+                raise DataError(
+                    f"{path}: not a readable HDF5 file (truncated or corrupt?)"
+                ) from None
             self._handles[vol] = hf
         return hf
 

@@ -65,10 +65,12 @@ class UnetSample(NamedTuple):
     center_fraction: float
 
 
-def _ifftc_1d(x: torch.Tensor, dim: int) -> torch.Tensor:
-    x = torch.fft.ifftshift(x, dim=dim)
-    x = torch.fft.ifft(x, dim=dim, norm="ortho")
-    return torch.fft.fftshift(x, dim=dim)
+def _shift_index(n: int, positions: torch.Tensor, inverse: bool) -> torch.Tensor:
+    """Where ``positions`` of an axis of length n come from under (i)fftshift.
+
+    ``fftshift(y)[i] = y[(i - n//2) % n]`` and ``ifftshift(y)[i] = y[(i + n//2) % n]``.
+    """
+    return (positions + (n // 2 if inverse else -(n // 2))) % n
 
 
 def zero_filled(
@@ -78,8 +80,9 @@ def zero_filled(
 
     Equal to ``abs(center_crop(ifft2c(kspace * mask)))`` (RSS over coils), computed
     column-sparsely: the readout-direction inverse FFT runs only on the acquired
-    columns and only the cropped rows go through the phase-encode FFT, which is exact
-    because unacquired columns stay zero under a 1-D transform along the readout.
+    columns (unacquired columns stay zero under a 1-D transform along the readout),
+    only the cropped rows go through the phase-encode FFT, and the centring shifts
+    are folded into the gathers and scatters instead of copying full arrays.
 
     Args:
         kspace: complex (..., C, H, W).
@@ -91,14 +94,25 @@ def zero_filled(
         real (..., h, w) magnitude image.
     """
     if mask.dtype != torch.bool or mask.shape != kspace.shape[-1:]:
-        raise ValueError(f"mask must be bool of shape ({kspace.shape[-1]},), got {mask.dtype} {tuple(mask.shape)}")
+        raise ValueError(
+            f"mask must be bool of shape ({kspace.shape[-1]},), got {mask.dtype} {tuple(mask.shape)}"
+        )
+    H, W = kspace.shape[-2], kspace.shape[-1]
     rows, cols = crop_slices(kspace.shape, crop)
-    idx = torch.nonzero(mask, as_tuple=True)[0].to(kspace.device)
-    sampled = kspace.index_select(-1, idx)
-    along_h = _ifftc_1d(sampled, dim=-2)[..., rows, :]
-    full = kspace.new_zeros((*kspace.shape[:-2], along_h.shape[-2], kspace.shape[-1]))
-    full.index_copy_(-1, idx, along_h)
-    image = _ifftc_1d(full, dim=-1)[..., cols]
+    dev = kspace.device
+    sampled_cols = torch.nonzero(mask, as_tuple=True)[0].to(dev)
+    # readout direction: ifftshift rows, 1-D ifft, fftshift + crop rows, on acquired columns only
+    x = kspace.index_select(-1, sampled_cols)
+    x = x.index_select(-2, _shift_index(H, torch.arange(H, device=dev), inverse=True))
+    x = torch.fft.ifft(x, dim=-2, norm="ortho")
+    x = x.index_select(-2, _shift_index(H, torch.arange(rows.start, rows.stop, device=dev), False))
+    # phase-encode direction: scatter into ifftshifted column positions, 1-D ifft, gather crop
+    full = x.new_zeros((*x.shape[:-1], W))
+    full.index_copy_(-1, _shift_index(W, sampled_cols, inverse=False), x)
+    image = torch.fft.ifft(full, dim=-1, norm="ortho")
+    image = image.index_select(
+        -1, _shift_index(W, torch.arange(cols.start, cols.stop, device=dev), False)
+    )
     if multicoil:
         return rss(image, dim=-3)
     if image.shape[-3] != 1:

@@ -1,0 +1,500 @@
+"""Reproducible fastMRI-format volumes simulated from real anatomy (Colin 27).
+
+Each volume goes through these steps:
+
+1. It picks an orientation (axial, coronal or sagittal) and a slab of neighbouring slices
+   through the Colin 27 T1 head (Holmes et al., J. Comput. Assist. Tomogr. 1998).
+2. It draws a small oblique tilt, an in-plane rotation, a scale, a shift and a flip. Trilinear
+   resampling then takes the slab onto a k-space-sized grid. The anatomy is low-passed first:
+   an anti-alias filter in-plane and the slice profile through-plane.
+3. It re-maps the contrast with a random lookup table (T1, T2-like or mixed) and applies a
+   smooth bias field.
+4. It adds a smooth random phase. For multi-coil volumes it also adds random loop-coil
+   sensitivities, with 4-12 coils in varying layouts.
+5. It adds complex Gaussian noise in k-space. Some volumes get zero-padded phase-encode
+   columns, which the ISMRMRD header describes.
+
+The k-space has fastMRI's geometry. The readout (H) is 2x oversampled, and W adds
+phase-oversampling columns to the recon width. Targets are computed from the stored k-space
+exactly as fastMRI does: ``ifft2c``, complex centre crop to the recon size, then the
+magnitude (``reconstruction_esc``) or the root-sum-of-squares over coils
+(``reconstruction_rss``).
+
+Every volume has its own random stream, seeded by (seed, prefix, kind, index), so the same
+config writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import xml.etree.ElementTree as ET
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import h5py
+import numpy as np
+from scipy import ndimage
+
+from mrirecon.data import synth_fields as sf
+from mrirecon.data.assets import asset_path, load_colin27
+from mrirecon.fft import center_crop, fft2c_np, ifft2c_np
+
+__all__ = [
+    "ORIENTATIONS",
+    "SIZES",
+    "VAL_BAND",
+    "SynthConfig",
+    "SynthVolume",
+    "DemoLayout",
+    "ismrmrd_header",
+    "kspace_size_for",
+    "make_volume",
+    "write_volume",
+    "synthesize",
+    "demo_dataset",
+]
+
+SOURCE = (
+    "mrirecon synth: simulated from Colin 27 T1 (Holmes et al. 1998, MNI; BSD-3-clause via "
+    "Debian mricron-data); see mrirecon/data/assets/NOTICE.md"
+)
+
+# Orientation -> (row axis, column axis, slice normal) in Colin voxel axes (x, y, z RAS).
+ORIENTATIONS: dict[str, tuple[tuple[int, int, int], ...]] = {
+    "AX": ((0, -1, 0), (1, 0, 0), (0, 0, 1)),  # anterior at the top
+    "COR": ((0, 0, -1), (1, 0, 0), (0, 1, 0)),  # superior at the top
+    "SAG": ((0, 0, -1), (0, 1, 0), (1, 0, 0)),
+}
+# Named (recon size, k-space size) presets: a CPU demo size and fastMRI knee geometry.
+SIZES = {"demo": ((128, 128), (256, 144)), "fastmri": ((320, 320), (640, 368))}
+# Slab-centre band (fraction along each orientation's brain extent) held out for validation.
+VAL_BAND = (0.42, 0.58)
+_BRAIN_THRESHOLD = 20  # Colin 27 T1 values above this are head, not air
+
+
+def kspace_size_for(recon: Sequence[int]) -> tuple[int, int]:
+    """fastMRI-like k-space size for a recon size.
+
+    The readout (H) is 2x oversampled. W is the recon width plus about 15% of
+    phase-oversampling columns, rounded to a multiple of 16 (so 320 -> 368 and 128 -> 144).
+    """
+    h, w = int(recon[0]), int(recon[1])
+    return 2 * h, w + 16 * max(1, round(0.15 * w / 16))
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What :func:`synthesize` writes. Ranges are (low, high) and are drawn per volume.
+
+    Attributes:
+        seed: master seed. Each volume's stream is (seed, prefix, kind, index).
+        num_singlecoil: number of single-coil volumes (``reconstruction_esc``).
+        num_multicoil: number of multi-coil volumes (``reconstruction_rss``).
+        slices: slices per volume.
+        recon_size: (h, w) of targets and of the ISMRMRD recon matrix.
+        kspace_size: (H, W) of k-space; None gives :func:`kspace_size_for` of ``recon_size``.
+        coils: range of coil counts (inclusive) for multi-coil volumes.
+        fov_mm: range of the field of view across the recon width, in mm.
+        slice_spacing_mm: range of the distance between neighbouring slices, in mm.
+        noise: range of the k-space noise std relative to the image peak (log-uniform).
+        scale: range of the overall intensity scale (log-uniform).
+        pad_prob: probability that a volume has zero-padded phase-encode columns.
+        orientation_weights: probabilities of AX, COR, SAG.
+        contrast_weights: probabilities of the T1, T2 and MIX contrast families.
+        slab_band: allowed slab centres, as a fraction of the brain extent along the normal.
+        exclude_band: slab centres whose slab would overlap this band are rejected (None: off).
+        prefix: file-name prefix; it also keys the random streams.
+    """
+
+    seed: int = 0
+    num_singlecoil: int = 2
+    num_multicoil: int = 8
+    slices: int = 12
+    recon_size: tuple[int, int] = (128, 128)
+    kspace_size: tuple[int, int] | None = None
+    coils: tuple[int, int] = (4, 12)
+    fov_mm: tuple[float, float] = (170.0, 260.0)
+    slice_spacing_mm: tuple[float, float] = (1.0, 3.0)
+    noise: tuple[float, float] = (0.003, 0.03)
+    scale: tuple[float, float] = (1e-5, 1e-2)
+    pad_prob: float = 0.3
+    orientation_weights: tuple[float, float, float] = (0.5, 0.25, 0.25)
+    contrast_weights: tuple[float, float, float] = (0.35, 0.35, 0.3)
+    slab_band: tuple[float, float] = (0.12, 0.88)
+    exclude_band: tuple[float, float] | None = None
+    prefix: str = "synth"
+
+    def __post_init__(self) -> None:
+        h, w = self.recon_size
+        H, W = self.kspace
+        checks = [
+            (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
+            (self.num_singlecoil >= 0 and self.num_multicoil >= 0, "volume counts must be >= 0"),
+            (1 <= self.slices <= 512, f"slices must be in 1..512, got {self.slices}"),
+            (8 <= h and 8 <= w, f"recon size must be at least 8x8, got {h}x{w}"),
+            (H >= h and W >= w, f"k-space {H}x{W} is smaller than recon {h}x{w}"),
+            (2 <= self.coils[0] <= self.coils[1] <= 64, f"coils must be 2..64, got {self.coils}"),
+            (0 <= self.pad_prob <= 1, f"pad_prob must be in [0, 1], got {self.pad_prob}"),
+            (0 <= self.slab_band[0] < self.slab_band[1] <= 1, f"bad slab_band {self.slab_band}"),
+            (self.prefix.isidentifier(), f"prefix must be a plain name, got {self.prefix!r}"),
+        ]
+        for lo_hi in (self.fov_mm, self.slice_spacing_mm, self.noise, self.scale):
+            checks.append((0 < lo_hi[0] <= lo_hi[1], f"bad range {lo_hi}: need 0 < low <= high"))
+        for weights in (self.orientation_weights, self.contrast_weights):
+            checks.append((min(weights) >= 0 < sum(weights), f"bad weights {weights}"))
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(f"SynthConfig: {msg}")
+
+    @property
+    def kspace(self) -> tuple[int, int]:
+        """The effective (H, W) k-space size."""
+        return tuple(self.kspace_size) if self.kspace_size else kspace_size_for(self.recon_size)
+
+
+class SynthVolume(NamedTuple):
+    """One simulated volume, ready to write.
+
+    Attributes:
+        kspace: complex64 (S, H, W) single-coil or (S, C, H, W) multi-coil.
+        target: float32 (S, h, w), the fastMRI target of the fully sampled k-space.
+        header: ISMRMRD XML bytes.
+        attrs: HDF5 attributes (acquisition, max, norm, patient_id, source, synth_params).
+        params: the drawn parameters (orientation, contrast, coils, padding, ...).
+    """
+
+    kspace: np.ndarray
+    target: np.ndarray
+    header: bytes
+    attrs: dict[str, Any]
+    params: dict[str, Any]
+
+
+class DemoLayout(NamedTuple):
+    """Folders written by :func:`demo_dataset`."""
+
+    train_dir: Path
+    val_dir: Path
+    real_dir: Path
+
+
+def _volume_rng(config: SynthConfig, multicoil: bool, index: int) -> np.random.RandomState:
+    seed = int(config.seed)
+    key = [seed & 0xFFFFFFFF, seed >> 32, zlib.crc32(config.prefix.encode()), int(multicoil), index]
+    return np.random.RandomState(key)
+
+
+def _choice(rng: np.random.RandomState, names: Sequence[str], weights: Sequence[float]) -> str:
+    p = np.asarray(weights, dtype=np.float64)
+    return names[rng.choice(len(names), p=p / p.sum())]
+
+
+def _loguniform(rng: np.random.RandomState, lo_hi: tuple[float, float]) -> float:
+    return float(np.exp(rng.uniform(np.log(lo_hi[0]), np.log(lo_hi[1]))))
+
+
+def _brain_box(volume: np.ndarray) -> np.ndarray:
+    """(3, 2) first/last voxel index of the head along x, y, z."""
+    box = np.empty((3, 2))
+    head = volume[::2, ::2, ::2] > _BRAIN_THRESHOLD  # 2-voxel precision is plenty
+    for ax in range(3):
+        other = tuple(i for i in range(3) if i != ax)
+        idx = np.flatnonzero(head.any(axis=other))
+        if idx.size == 0:
+            raise ValueError("anatomy volume is empty (no voxel above the head threshold)")
+        box[ax] = 2 * idx[0], 2 * idx[-1]
+    return box
+
+
+def _face_taper(pts: Sequence[np.ndarray], shape: Sequence[int], width: float = 12.0):
+    """Smooth fade-out within ``width`` voxels of the volume's faces.
+
+    Colin 27 cuts the neck off at its lower face; without the fade, that cut would be a
+    sharp straight edge in coronal and sagittal slices, which no scan has.
+    """
+    weight = np.ones_like(pts[0])
+    for p, n in zip(pts, shape, strict=True):
+        d = np.clip(np.minimum(p, n - 1 - p) / width, 0.0, 1.0)
+        weight *= np.sin(0.5 * np.pi * d) ** 2
+    return weight
+
+
+def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rodrigues rotation matrix about a unit axis."""
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
+
+
+def _slab_centre(rng, config: SynthConfig, extent: float, half: float) -> float:
+    """Slab centre fraction in ``slab_band`` whose slab avoids ``exclude_band``."""
+    lo, hi = config.slab_band
+    for _ in range(1000):
+        frac = rng.uniform(lo, hi)
+        ex = config.exclude_band
+        if ex is None or frac + half / extent <= ex[0] or frac - half / extent >= ex[1]:
+            return frac
+    raise ValueError(f"SynthConfig: no slab of this thickness fits {config.slab_band} outside {ex}")
+
+
+def _sample_anatomy(volume: np.ndarray, config: SynthConfig, rng) -> tuple[np.ndarray, dict]:
+    """Draw the geometry and contrast and resample the slab: float64 (S, H, W) in [0, 1]."""
+    (H, W), w, S = config.kspace, config.recon_size[1], config.slices
+    orient = _choice(rng, list(ORIENTATIONS), config.orientation_weights)
+    contrast = _choice(rng, list(sf.CONTRASTS), config.contrast_weights)
+    row, col, normal = (np.asarray(a, dtype=np.float64) for a in ORIENTATIONS[orient])
+    # In-plane rotation (mostly upright, sometimes 90/180/270 degrees), flip and oblique tilt.
+    theta = np.deg2rad(rng.choice([0, 90, 180, 270], p=[0.6, 0.15, 0.1, 0.15]))
+    theta += np.deg2rad(np.clip(rng.normal(0, 6), -15, 15))
+    flip = bool(rng.uniform() < 0.5)
+    tilt_r, tilt_c = np.deg2rad(rng.uniform(-8, 8, size=2))
+    rot = _rotation(normal, theta)
+    rot = _rotation(rot @ row, tilt_r) @ _rotation(rot @ col, tilt_c) @ rot
+    row, col, normal = rot @ row, rot @ col * (-1 if flip else 1), rot @ normal
+    spacing = rng.uniform(*config.fov_mm) / w
+    aspect = rng.uniform(0.9, 1.1)
+    sp_r, sp_c = spacing * aspect, spacing / aspect
+    dz = rng.uniform(*config.slice_spacing_mm)
+    box = _brain_box(volume)
+    nax = int(np.flatnonzero(ORIENTATIONS[orient][2])[0])
+    half = dz * (S - 1) / 2
+    frac = _slab_centre(rng, config, box[nax, 1] - box[nax, 0], half)
+    centre = box.mean(axis=1) + rng.normal(0, 6, size=3)
+    centre[nax] = box[nax, 0] + frac * (box[nax, 1] - box[nax, 0])
+    # Voxel bounding box of the whole slab (the map is affine: its corners suffice).
+    r = (np.array([0, H - 1]) - H // 2) * sp_r
+    c = (np.array([0, W - 1]) - W // 2) * sp_c
+    k = np.array([-half, half])
+    corners = np.array([centre + a * row + b * col + z * normal for a in r for b in c for z in k])
+    lo = np.clip(np.floor(corners.min(0)) - 4, 0, np.array(volume.shape) - 1).astype(int)
+    hi = np.clip(np.ceil(corners.max(0)) + 5, lo + 1, np.array(volume.shape)).astype(int)
+    lut = sf.contrast_lut(contrast, rng)
+    block = lut[volume[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]]
+    # Anti-alias in-plane for pixels coarser than the 1 mm voxels; slice profile through-plane.
+    sig_in = 0.42 * np.sqrt(max(spacing**2 - 1.0, 0.0))
+    sig_n = 0.42 * np.sqrt(max((dz * rng.uniform(0.8, 1.0)) ** 2 - 1.0, 0.0))
+    sigma = [sig_in] * 3
+    sigma[nax] = sig_n
+    block = ndimage.gaussian_filter(block, sigma=sigma, mode="constant")
+    rr = (np.arange(H) - H // 2)[:, None] * sp_r
+    cc = (np.arange(W) - W // 2)[None, :] * sp_c
+    out = np.empty((S, H, W))
+    for s in range(S):
+        z = (s - (S - 1) / 2) * dz
+        pts = [centre[a] - lo[a] + rr * row[a] + cc * col[a] + z * normal[a] for a in range(3)]
+        out[s] = ndimage.map_coordinates(block, pts, order=1, cval=0.0, prefilter=False)
+        out[s] *= _face_taper([p + lo[a] for a, p in enumerate(pts)], volume.shape)
+    out /= max(out.max(), 1e-12)
+    params = {
+        "orientation": orient,
+        "contrast": contrast,
+        "rotation_deg": round(float(np.rad2deg(theta)), 3),
+        "flip": flip,
+        "tilt_deg": [round(float(np.rad2deg(t)), 3) for t in (tilt_r, tilt_c)],
+        "pixel_mm": [round(float(sp_r), 4), round(float(sp_c), 4)],
+        "slice_spacing_mm": round(float(dz), 4),
+        "slab_centre_frac": round(float(frac), 4),
+    }
+    return out, params
+
+
+def _xml(parent: ET.Element, tag: str, children: dict[str, Any] | None = None, text=None):
+    el = ET.SubElement(parent, tag)
+    if text is not None:
+        el.text = str(text)
+    for name, value in (children or {}).items():
+        _xml(el, name, text=value)
+    return el
+
+
+def ismrmrd_header(
+    kspace_size: tuple[int, int],
+    recon_size: tuple[int, int],
+    num_slices: int,
+    num_coils: int,
+    padding: tuple[int, int],
+    pixel_mm: Sequence[float],
+    slice_mm: float,
+) -> bytes:
+    """Minimal ISMRMRD XML header with the fields fastMRI reads.
+
+    ``encodedSpace/matrixSize`` is (H, W, 1) and ``reconSpace/matrixSize`` is (h, w, 1).
+    ``kspace_encoding_step_1`` has ``center = W // 2 - padding_left`` and ``maximum = acquired
+    columns - 1``, so fastmri 0.3.0 recovers ``padding_left`` and ``padding_right = W -
+    padding[1]``.
+
+    Returns:
+        UTF-8 XML bytes in the namespace http://www.ismrm.org/ISMRMRD.
+    """
+    (H, W), (h, w) = kspace_size, recon_size
+    root = ET.Element("ismrmrdHeader", xmlns="http://www.ismrm.org/ISMRMRD")
+    system = {"systemVendor": "mrirecon", "systemModel": "synth", "receiverChannels": num_coils}
+    _xml(root, "acquisitionSystemInformation", system)
+    _xml(root, "experimentalConditions", {"H1resonanceFrequency_Hz": 127728000})
+    enc = _xml(root, "encoding")
+    for space, (rows, cols) in (("encodedSpace", (H, W)), ("reconSpace", (h, w))):
+        el = _xml(enc, space)
+        _xml(el, "matrixSize", {"x": rows, "y": cols, "z": 1})
+        fov = {"x": round(rows * pixel_mm[0], 3), "y": round(cols * pixel_mm[1], 3), "z": slice_mm}
+        _xml(el, "fieldOfView_mm", fov)
+    lims = _xml(enc, "encodingLimits")
+    acquired = W - padding[0] - padding[1]
+    step1 = {"minimum": 0, "maximum": acquired - 1, "center": W // 2 - padding[0]}
+    _xml(lims, "kspace_encoding_step_1", step1)
+    _xml(lims, "kspace_encoding_step_2", {"minimum": 0, "maximum": 0, "center": 0})
+    _xml(lims, "slice", {"minimum": 0, "maximum": num_slices - 1, "center": num_slices // 2})
+    _xml(enc, "trajectory", text="cartesian")
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def make_volume(
+    config: SynthConfig, index: int, multicoil: bool, volume: np.ndarray | None = None
+) -> SynthVolume:
+    """Simulate one fastMRI-format volume.
+
+    Args:
+        config: what to simulate.
+        index: volume number. Together with the seed, prefix and kind it keys the random stream.
+        multicoil: multi-coil (``reconstruction_rss``) or single-coil (``reconstruction_esc``).
+        volume: the Colin 27 uint8 (181, 217, 181) array (None: :func:`load_colin27`).
+
+    Returns:
+        The volume's k-space, target, header and attributes.
+    """
+    if volume is None:
+        volume = load_colin27()
+    rng = _volume_rng(config, multicoil, index)
+    (H, W), recon, S = config.kspace, config.recon_size, config.slices
+    mag, params = _sample_anatomy(volume, config, rng)
+    yy, xx = sf.grid((H, W), recon)
+    phase = sf.phase_fields((H, W), recon, S, rng)
+    image = (mag * sf.bias_field(yy, xx, rng) * np.exp(1j * phase)).astype(np.complex64)
+    if multicoil:
+        layout = _choice(rng, list(sf.COIL_LAYOUTS), (0.5, 0.25, 0.25))
+        ncoil = int(rng.randint(config.coils[0], config.coils[1] + 1))
+        offsets = (np.arange(S) - (S - 1) / 2) * params["slice_spacing_mm"]
+        offsets /= params["pixel_mm"][1] * recon[1] / 2
+        maps = sf.coil_maps((H, W), recon, ncoil, offsets, rng, layout)
+        image = image[:, None] * maps
+        params.update(coils=ncoil, coil_layout=layout)
+    scale = _loguniform(rng, config.scale)
+    rel_noise = _loguniform(rng, config.noise)
+    kspace = fft2c_np(image)  # complex64 in, complex64 out (numpy >= 2)
+    kspace *= np.float32(scale)
+    kspace += sf.coil_noise(kspace.shape, rel_noise * scale, rng)
+    pad = (0, 0)
+    if rng.uniform() < config.pad_prob:
+        pad = tuple(int(p) for p in rng.randint(1, max(2, W // 12) + 1, size=2))
+        kspace[..., : pad[0]] = 0
+        kspace[..., W - pad[1] :] = 0
+    kspace = np.ascontiguousarray(kspace, dtype=np.complex64)
+    # The target, exactly as fastMRI computes it from the stored k-space.
+    coil_images = center_crop(ifft2c_np(kspace), recon)
+    if multicoil:
+        target = np.sqrt((np.abs(coil_images) ** 2).sum(axis=1))
+    else:
+        target = np.abs(coil_images)
+    target = target.astype(np.float32)
+    params.update(scale=scale, noise_rel=rel_noise, padding=list(pad))
+    header = ismrmrd_header(
+        kspace_size=(H, W),
+        recon_size=recon,
+        num_slices=S,
+        num_coils=params.get("coils", 1),
+        padding=pad,
+        pixel_mm=params["pixel_mm"],
+        slice_mm=params["slice_spacing_mm"],
+    )
+    attrs = {
+        "acquisition": f"SYNTH_{params['contrast']}_{params['orientation']}",
+        "max": float(target.max()),
+        "norm": float(np.linalg.norm(target)),
+        "patient_id": f"{config.prefix}-{config.seed}-{'mc' if multicoil else 'sc'}{index:03d}",
+        "source": SOURCE,
+        "synth_params": json.dumps(params, sort_keys=True),
+    }
+    return SynthVolume(kspace, target, header, attrs, params)
+
+
+def write_volume(path: str | os.PathLike[str], vol: SynthVolume) -> Path:
+    """Write a volume as a fastMRI HDF5 file, atomically (temp file + ``os.replace``).
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    key = "reconstruction_rss" if vol.kspace.ndim == 4 else "reconstruction_esc"
+    try:
+        with h5py.File(tmp, "w") as hf:
+            hf.create_dataset("kspace", data=vol.kspace)
+            hf.create_dataset(key, data=vol.target)
+            hf.create_dataset("ismrmrd_header", data=np.bytes_(vol.header))
+            for name, value in vol.attrs.items():
+                hf.attrs[name] = value
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def volume_name(config: SynthConfig, index: int, multicoil: bool) -> str:
+    """File name of a synthetic volume, e.g. ``synth_s0_mc003.h5``."""
+    return f"{config.prefix}_s{config.seed}_{'mc' if multicoil else 'sc'}{index:03d}.h5"
+
+
+def synthesize(out_dir: str | os.PathLike[str], config: SynthConfig) -> list[Path]:
+    """Write ``config``'s single-coil then multi-coil volumes into ``out_dir``.
+
+    Returns:
+        The files written, in order.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    volume = load_colin27()
+    paths = []
+    for multicoil, count in ((False, config.num_singlecoil), (True, config.num_multicoil)):
+        for i in range(count):
+            vol = make_volume(config, i, multicoil, volume)
+            paths.append(write_volume(out / volume_name(config, i, multicoil), vol))
+    return paths
+
+
+def demo_dataset(
+    out_dir: str | os.PathLike[str],
+    seed: int = 0,
+    num_train: int = 10,
+    num_val: int = 3,
+    slices: int = 10,
+    recon_size: tuple[int, int] = (128, 128),
+) -> DemoLayout:
+    """Write a small demo dataset: synthetic train/val plus the real scans.
+
+    - ``train/``: ``num_train`` multi-coil volumes (4-8 coils) whose slabs avoid
+      :data:`VAL_BAND`.
+    - ``val/``: ``num_val`` volumes with slab centres inside that band, from their own
+      random streams (prefix ``val``).
+    - ``real/``: the real TU Graz 4-coil brain and the twix phantom, copied unchanged.
+
+    Returns:
+        The three folders.
+    """
+    root = Path(out_dir)
+    layout = DemoLayout(root / "train", root / "val", root / "real")
+    common = dict(seed=seed, num_singlecoil=0, slices=slices, recon_size=recon_size, coils=(4, 8))
+    train = SynthConfig(num_multicoil=num_train, exclude_band=VAL_BAND, prefix="train", **common)
+    val = SynthConfig(num_multicoil=num_val, slab_band=VAL_BAND, prefix="val", **common)
+    synthesize(layout.train_dir, train)
+    synthesize(layout.val_dir, val)
+    layout.real_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("tugraz_brain_t2_4ch.h5", "twix_gre_phantom_2ch.h5"):
+        tmp = layout.real_dir / f".{name}.{os.getpid()}.tmp"
+        shutil.copyfile(asset_path(name), tmp)
+        os.replace(tmp, layout.real_dir / name)
+    return layout

@@ -46,6 +46,7 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=folder)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
@@ -54,6 +55,12 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _attr_value(value: Any) -> Any:
@@ -155,3 +162,105 @@ def check_writable(folder: str | os.PathLike[str]) -> Path:
     except OSError as exc:
         raise OSError(f"{folder}: output folder is not writable ({exc.strerror or exc})") from None
     return folder
+
+
+# --- NIfTI export (optional extra ``nifti``: nibabel) ---------------------------------
+
+NIFTI_SUFFIX = ".nii.gz"
+
+
+def voxel_size_from_header(xml: bytes | str) -> tuple[float, float, float] | None:
+    """(row, column, slice) voxel size in mm from an ISMRMRD header's reconSpace.
+
+    Rows of a reconstruction run along the ISMRMRD x (readout) axis and columns along y
+    (phase encoding); the slice size is the z field of view over the z matrix size
+    (the slice thickness of 2-D acquisitions). None when the header lacks the fields.
+    """
+    import xml.etree.ElementTree as ET
+
+    ns = "{http://www.ismrm.org/ISMRMRD}"
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return None
+    space = root.find(f".//{ns}encoding/{ns}reconSpace")
+    if space is None:
+        return None
+    sizes = []
+    for axis in "xyz":
+        fov = space.find(f"{ns}fieldOfView_mm/{ns}{axis}")
+        mat = space.find(f"{ns}matrixSize/{ns}{axis}")
+        try:
+            f, m = float(fov.text), float(mat.text)  # type: ignore[union-attr,arg-type]
+        except (AttributeError, TypeError, ValueError):
+            return None
+        if not (f > 0 and m > 0):
+            return None
+        sizes.append(f / m)
+    return sizes[0], sizes[1], sizes[2]
+
+
+def nifti_affine(shape: tuple[int, int, int], voxel_size: tuple[float, float, float]) -> np.ndarray:
+    """Voxel-to-mm affine of :func:`write_nifti`'s array, centred on the volume.
+
+    The array is (columns, rows flipped, slices), so a viewer shows each slice as it
+    appears in the (h, w) reconstruction (top row at the top).
+    """
+    dr, dc, ds = voxel_size
+    affine = np.diag([dc, dr, ds, 1.0])
+    affine[:3, 3] = -(np.asarray(shape, dtype=np.float64) - 1) / 2 * np.array([dc, dr, ds])
+    return affine
+
+
+def write_nifti(
+    path: str | os.PathLike[str],
+    recon: np.ndarray,
+    voxel_size: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    attrs: Mapping[str, Any] | None = None,
+) -> Path:
+    """Atomically write an (S, h, w) reconstruction as a gzipped NIfTI-1 file.
+
+    Args:
+        path: destination, normally ``*.nii.gz``.
+        recon: (S, h, w) real volume, stored as float32.
+        voxel_size: (row, column, slice) spacing in mm (1 mm default; see
+            :func:`voxel_size_from_header`).
+        attrs: provenance stored as a JSON comment extension.
+
+    Returns:
+        the written path.
+
+    Raises:
+        ValueError: bad array, or nibabel is not installed.
+    """
+    import gzip
+    import json
+
+    try:
+        import nibabel as nib
+    except ImportError:
+        raise ValueError(
+            "NIfTI output needs nibabel: pip install 'mrirecon[nifti]' (or pip install nibabel)"
+        ) from None
+    recon = np.asarray(recon)
+    if recon.ndim != 3 or np.iscomplexobj(recon):
+        raise ValueError(
+            f"{path}: reconstruction must be real (S, h, w), got {recon.dtype} {recon.shape}"
+        )
+    if not np.isfinite(recon).all():
+        raise ValueError(f"{path}: reconstruction contains NaN/Inf; not written")
+    data = np.ascontiguousarray(recon[:, ::-1, :].transpose(2, 1, 0), dtype=np.float32)
+    img = nib.Nifti1Image(data, nifti_affine(data.shape, voxel_size))
+    img.header.set_xyzt_units("mm")
+    img.header.set_qform(img.affine, code=1)
+    img.header.set_sform(img.affine, code=1)
+    if attrs:
+        plain = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in attrs.items()}
+        img.header["descrip"] = f"mrirecon {plain.get('method', '')}"[:79].encode()
+        ext = nib.nifti1.Nifti1Extension("comment", json.dumps(plain, default=str).encode())
+        img.header.extensions.append(ext)
+    payload = gzip.compress(img.to_bytes(), compresslevel=6, mtime=0)
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(payload)
+    return path

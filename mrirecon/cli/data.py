@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--single", type=int, default=4, help="number of single-coil volumes")
     s.add_argument("--multi", type=int, default=4, help="number of multi-coil volumes")
-    s.add_argument("--slices", type=int, default=8, help="slices per volume")
+    s.add_argument("--slices", type=int, default=None, help="slices per volume")
     s.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"), help="recon size")
     s.add_argument(
         "--demo",
@@ -79,8 +79,14 @@ def run_check(args: argparse.Namespace) -> int:
 def run_synth(args: argparse.Namespace) -> int:
     from mrirecon.data import synth
 
+    args.slices_given = args.slices is not None
+    if args.slices is None:
+        args.slices = 8
     if args.demo:
-        layout = synth.demo_dataset(args.out)
+        kw = {"slices": args.slices} if args.slices_given else {}
+        if args.size:
+            kw["recon_size"] = tuple(args.size)
+        layout = synth.demo_dataset(args.out, seed=args.seed, **kw)
         for name, folder in layout._asdict().items():
             print(f"{name}: {folder} ({len(list_h5(folder))} files)")
         return 0

@@ -38,15 +38,15 @@ from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
-from scipy import ndimage
 
 from mrirecon.data import synth_fields as sf
 from mrirecon.data.assets import asset_path, load_colin27
+from mrirecon.data.synth_anatomy import ORIENTATIONS, sample_anatomy, weighted_choice
 from mrirecon.fft import center_crop, fft2c_np, ifft2c_np
+from mrirecon.io import atomic_write
 
 __all__ = [
     "ORIENTATIONS",
-    "SIZES",
     "VAL_BAND",
     "SynthConfig",
     "SynthVolume",
@@ -64,17 +64,8 @@ SOURCE = (
     "Debian mricron-data); see mrirecon/data/assets/NOTICE.md"
 )
 
-# Orientation -> (row axis, column axis, slice normal) in Colin voxel axes (x, y, z RAS).
-ORIENTATIONS: dict[str, tuple[tuple[int, int, int], ...]] = {
-    "AX": ((0, -1, 0), (1, 0, 0), (0, 0, 1)),  # anterior at the top
-    "COR": ((0, 0, -1), (1, 0, 0), (0, 1, 0)),  # superior at the top
-    "SAG": ((0, 0, -1), (0, 1, 0), (1, 0, 0)),
-}
-# Named (recon size, k-space size) presets: a CPU demo size and fastMRI knee geometry.
-SIZES = {"demo": ((128, 128), (256, 144)), "fastmri": ((320, 320), (640, 368))}
 # Slab-centre band (fraction along each orientation's brain extent) held out for validation.
 VAL_BAND = (0.42, 0.58)
-_BRAIN_THRESHOLD = 20  # Colin 27 T1 values above this are head, not air
 
 
 def kspace_size_for(recon: Sequence[int]) -> tuple[int, int]:
@@ -189,117 +180,8 @@ def _volume_rng(config: SynthConfig, multicoil: bool, index: int) -> np.random.R
     return np.random.RandomState(key)
 
 
-def _choice(rng: np.random.RandomState, names: Sequence[str], weights: Sequence[float]) -> str:
-    p = np.asarray(weights, dtype=np.float64)
-    return names[rng.choice(len(names), p=p / p.sum())]
-
-
 def _loguniform(rng: np.random.RandomState, lo_hi: tuple[float, float]) -> float:
     return float(np.exp(rng.uniform(np.log(lo_hi[0]), np.log(lo_hi[1]))))
-
-
-def _brain_box(volume: np.ndarray) -> np.ndarray:
-    """(3, 2) first/last voxel index of the head along x, y, z."""
-    box = np.empty((3, 2))
-    head = volume[::2, ::2, ::2] > _BRAIN_THRESHOLD  # 2-voxel precision is plenty
-    for ax in range(3):
-        other = tuple(i for i in range(3) if i != ax)
-        idx = np.flatnonzero(head.any(axis=other))
-        if idx.size == 0:
-            raise ValueError("anatomy volume is empty (no voxel above the head threshold)")
-        box[ax] = 2 * idx[0], 2 * idx[-1]
-    return box
-
-
-def _face_taper(pts: Sequence[np.ndarray], shape: Sequence[int], width: float = 12.0):
-    """Smooth fade-out within ``width`` voxels of the volume's faces.
-
-    Colin 27 cuts the neck off at its lower face; without the fade, that cut would be a
-    sharp straight edge in coronal and sagittal slices, which no scan has.
-    """
-    weight = np.ones_like(pts[0])
-    for p, n in zip(pts, shape, strict=True):
-        d = np.clip(np.minimum(p, n - 1 - p) / width, 0.0, 1.0)
-        weight *= np.sin(0.5 * np.pi * d) ** 2
-    return weight
-
-
-def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
-    """Rodrigues rotation matrix about a unit axis."""
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
-
-
-def _slab_centre(rng, config: SynthConfig, extent: float, half: float) -> float:
-    """Slab centre fraction in ``slab_band`` whose slab avoids ``exclude_band``."""
-    lo, hi = config.slab_band
-    for _ in range(1000):
-        frac = rng.uniform(lo, hi)
-        ex = config.exclude_band
-        if ex is None or frac + half / extent <= ex[0] or frac - half / extent >= ex[1]:
-            return frac
-    raise ValueError(f"SynthConfig: no slab of this thickness fits {config.slab_band} outside {ex}")
-
-
-def _sample_anatomy(volume: np.ndarray, config: SynthConfig, rng) -> tuple[np.ndarray, dict]:
-    """Draw the geometry and contrast and resample the slab: float64 (S, H, W) in [0, 1]."""
-    (H, W), w, S = config.kspace, config.recon_size[1], config.slices
-    orient = _choice(rng, list(ORIENTATIONS), config.orientation_weights)
-    contrast = _choice(rng, list(sf.CONTRASTS), config.contrast_weights)
-    row, col, normal = (np.asarray(a, dtype=np.float64) for a in ORIENTATIONS[orient])
-    # In-plane rotation (mostly upright, sometimes 90/180/270 degrees), flip and oblique tilt.
-    theta = np.deg2rad(rng.choice([0, 90, 180, 270], p=[0.6, 0.15, 0.1, 0.15]))
-    theta += np.deg2rad(np.clip(rng.normal(0, 6), -15, 15))
-    flip = bool(rng.uniform() < 0.5)
-    tilt_r, tilt_c = np.deg2rad(rng.uniform(-8, 8, size=2))
-    rot = _rotation(normal, theta)
-    rot = _rotation(rot @ row, tilt_r) @ _rotation(rot @ col, tilt_c) @ rot
-    row, col, normal = rot @ row, rot @ col * (-1 if flip else 1), rot @ normal
-    spacing = rng.uniform(*config.fov_mm) / w
-    aspect = rng.uniform(0.9, 1.1)
-    sp_r, sp_c = spacing * aspect, spacing / aspect
-    dz = rng.uniform(*config.slice_spacing_mm)
-    box = _brain_box(volume)
-    nax = int(np.flatnonzero(ORIENTATIONS[orient][2])[0])
-    half = dz * (S - 1) / 2
-    frac = _slab_centre(rng, config, box[nax, 1] - box[nax, 0], half)
-    centre = box.mean(axis=1) + rng.normal(0, 6, size=3)
-    centre[nax] = box[nax, 0] + frac * (box[nax, 1] - box[nax, 0])
-    # Voxel bounding box of the whole slab (the map is affine: its corners suffice).
-    r = (np.array([0, H - 1]) - H // 2) * sp_r
-    c = (np.array([0, W - 1]) - W // 2) * sp_c
-    k = np.array([-half, half])
-    corners = np.array([centre + a * row + b * col + z * normal for a in r for b in c for z in k])
-    lo = np.clip(np.floor(corners.min(0)) - 4, 0, np.array(volume.shape) - 1).astype(int)
-    hi = np.clip(np.ceil(corners.max(0)) + 5, lo + 1, np.array(volume.shape)).astype(int)
-    lut = sf.contrast_lut(contrast, rng)
-    block = lut[volume[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]]
-    # Anti-alias in-plane for pixels coarser than the 1 mm voxels; slice profile through-plane.
-    sig_in = 0.42 * np.sqrt(max(spacing**2 - 1.0, 0.0))
-    sig_n = 0.42 * np.sqrt(max((dz * rng.uniform(0.8, 1.0)) ** 2 - 1.0, 0.0))
-    sigma = [sig_in] * 3
-    sigma[nax] = sig_n
-    block = ndimage.gaussian_filter(block, sigma=sigma, mode="constant")
-    rr = (np.arange(H) - H // 2)[:, None] * sp_r
-    cc = (np.arange(W) - W // 2)[None, :] * sp_c
-    out = np.empty((S, H, W))
-    for s in range(S):
-        z = (s - (S - 1) / 2) * dz
-        pts = [centre[a] - lo[a] + rr * row[a] + cc * col[a] + z * normal[a] for a in range(3)]
-        out[s] = ndimage.map_coordinates(block, pts, order=1, cval=0.0, prefilter=False)
-        out[s] *= _face_taper([p + lo[a] for a, p in enumerate(pts)], volume.shape)
-    out /= max(out.max(), 1e-12)
-    params = {
-        "orientation": orient,
-        "contrast": contrast,
-        "rotation_deg": round(float(np.rad2deg(theta)), 3),
-        "flip": flip,
-        "tilt_deg": [round(float(np.rad2deg(t)), 3) for t in (tilt_r, tilt_c)],
-        "pixel_mm": [round(float(sp_r), 4), round(float(sp_c), 4)],
-        "slice_spacing_mm": round(float(dz), 4),
-        "slab_centre_frac": round(float(frac), 4),
-    }
-    return out, params
 
 
 def _xml(parent: ET.Element, tag: str, children: dict[str, Any] | None = None, text=None):
@@ -369,12 +251,12 @@ def make_volume(
         volume = load_colin27()
     rng = _volume_rng(config, multicoil, index)
     (H, W), recon, S = config.kspace, config.recon_size, config.slices
-    mag, params = _sample_anatomy(volume, config, rng)
+    mag, params = sample_anatomy(volume, config, rng)
     yy, xx = sf.grid((H, W), recon)
     phase = sf.phase_fields((H, W), recon, S, rng)
     image = (mag * sf.bias_field(yy, xx, rng) * np.exp(1j * phase)).astype(np.complex64)
     if multicoil:
-        layout = _choice(rng, list(sf.COIL_LAYOUTS), (0.5, 0.25, 0.25))
+        layout = weighted_choice(rng, list(sf.COIL_LAYOUTS), (0.5, 0.25, 0.25))
         ncoil = int(rng.randint(config.coils[0], config.coils[1] + 1))
         offsets = (np.arange(S) - (S - 1) / 2) * params["slice_spacing_mm"]
         offsets /= params["pixel_mm"][1] * recon[1] / 2
@@ -427,18 +309,13 @@ def write_volume(path: str | os.PathLike[str], vol: SynthVolume) -> Path:
         The path written.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     key = "reconstruction_rss" if vol.kspace.ndim == 4 else "reconstruction_esc"
-    try:
-        with h5py.File(tmp, "w") as hf:
-            hf.create_dataset("kspace", data=vol.kspace)
-            hf.create_dataset(key, data=vol.target)
-            hf.create_dataset("ismrmrd_header", data=np.bytes_(vol.header))
-            for name, value in vol.attrs.items():
-                hf.attrs[name] = value
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as tmp, h5py.File(tmp, "w") as hf:
+        hf.create_dataset("kspace", data=vol.kspace)
+        hf.create_dataset(key, data=vol.target)
+        hf.create_dataset("ismrmrd_header", data=np.bytes_(vol.header))
+        for name, value in vol.attrs.items():
+            hf.attrs[name] = value
     return path
 
 
@@ -494,7 +371,6 @@ def demo_dataset(
     synthesize(layout.val_dir, val)
     layout.real_dir.mkdir(parents=True, exist_ok=True)
     for name in ("tugraz_brain_t2_4ch.h5", "twix_gre_phantom_2ch.h5"):
-        tmp = layout.real_dir / f".{name}.{os.getpid()}.tmp"
-        shutil.copyfile(asset_path(name), tmp)
-        os.replace(tmp, layout.real_dir / name)
+        with atomic_write(layout.real_dir / name) as tmp:
+            shutil.copyfile(asset_path(name), tmp)
     return layout

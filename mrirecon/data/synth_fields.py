@@ -251,24 +251,24 @@ def coil_noise(
         max_corr: the upper bound of b.
 
     Returns:
-        complex64 array of ``shape``.
+        complex64 array of ``shape`` (for multi-coil, a transposed view of a coil-major array).
     """
     # Bulk normals from a Generator seeded by ``rng`` (several times faster than RandomState).
     gen = np.random.default_rng(rng.randint(0, 2**32, size=4, dtype=np.uint64))
     shape = tuple(int(n) for n in shape)
     multi = len(shape) == 4 and shape[1] >= 2
     order = (shape[1], shape[0], *shape[2:]) if multi else shape  # coils first for one GEMM
-    white = gen.standard_normal(size=(2, *order), dtype=np.float32)
-    noise = np.empty(order, dtype=np.complex64)
-    noise.real, noise.imag = white[0], white[1]
-    noise *= np.float32(sigma / np.sqrt(2.0))
+    # Interleaved (re, im) float32 pairs viewed as complex64: no copy.
+    noise = gen.standard_normal(size=(*order, 2), dtype=np.float32).view(np.complex64)[..., 0]
+    gain = np.float32(sigma / np.sqrt(2.0))
     if not multi:
+        noise *= gain
         return noise
     c = shape[1]
     g = rng.normal(size=(c, c)) + 1j * rng.normal(size=(c, c))
     b = rng.uniform(0.0, max_corr)
     cov = (1 - b) * np.eye(c) + b * (g @ g.conj().T) / c
     d = 1.0 / np.sqrt(np.real(np.diag(cov)))
-    chol = np.linalg.cholesky(cov * d[:, None] * d[None, :]).astype(np.complex64)
-    mixed = (chol @ noise.reshape(c, -1)).reshape(order)
-    return np.ascontiguousarray(mixed.transpose(1, 0, 2, 3))
+    chol = np.linalg.cholesky(cov * d[:, None] * d[None, :]) * gain
+    mixed = (chol.astype(np.complex64) @ noise.reshape(c, -1)).reshape(order)
+    return mixed.transpose(1, 0, 2, 3)

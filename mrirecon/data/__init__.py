@@ -1,0 +1,1 @@
+"""Data layer: fastMRI files, masks, transforms, synthetic demo data and embedded assets."""

@@ -29,7 +29,7 @@ from mrirecon.data.dataset import (
     read_volume,
     recon_crop,
 )
-from mrirecon.data.masks import Mask, MaskSpec, train_rng
+from mrirecon.data.masks import Mask, MaskSpec
 from mrirecon.data.transforms import select_mask, zero_filled
 from mrirecon.io import check_writable, is_complete, write_reconstruction
 
@@ -108,7 +108,7 @@ class ReconJob:
         mask: masks for fully sampled inputs; files with their own ``mask`` use it.
         seed: None uses fastMRI's per-file validation seeding (reproducible,
             comparable with published numbers); an int draws masks from
-            ``train_rng(seed, 0, file index)`` instead.
+            ``seeded_file_rng(seed, file name)`` instead.
         device: torch device string.
         overwrite: redo files whose output is already complete.
         files: explicit input files instead of every .h5 in ``input_dir``.
@@ -164,10 +164,10 @@ def volume_mask(
     return select_mask(spec, info.kspace_shape[-1], info.fname, file_mask, rng)
 
 
-def load_volume(info: VolumeInfo, spec: MaskSpec | None, seed: int | None, index: int) -> Volume:
+def load_volume(info: VolumeInfo, spec: MaskSpec | None, seed: int | None) -> Volume:
     """Read a file, choose its mask and apply it."""
     kspace, target, file_mask = read_volume(info)
-    m = volume_mask(info, spec, file_mask, seed, index)
+    m = volume_mask(info, spec, file_mask, seed)
     mask_t = torch.from_numpy(m.mask)
     k = torch.from_numpy(kspace) * mask_t + 0.0  # + 0.0 clears -0 as fastMRI does
     crop = recon_crop(
@@ -238,7 +238,7 @@ def reconstruct_folder(job: ReconJob, writer: Callable[..., Path] | None = None)
             continue
         try:
             info = inspect_file(path)
-            vol = load_volume(info, job.mask, job.seed, files.index(path))
+            vol = load_volume(info, job.mask, job.seed)
             recon = method(vol, device)
             writer(out, recon, _attrs(job, vol, method), vol.mask.numpy())
         except (ValueError, OSError, RuntimeError) as exc:

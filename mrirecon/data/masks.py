@@ -21,6 +21,7 @@ sample).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -34,6 +35,7 @@ __all__ = [
     "center_mask",
     "eval_rng",
     "train_rng",
+    "seeded_file_rng",
     "random_mask",
     "equispaced_mask",
     "equispaced_fraction_mask",
@@ -217,6 +219,15 @@ def train_rng(seed: int, epoch: int, index: int) -> np.random.RandomState:
     state, makes masks independent of the number of workers and exact on resume.
     """
     return np.random.RandomState([seed & 0xFFFFFFFF, epoch, index])
+
+
+def seeded_file_rng(seed: int, fname: str) -> np.random.RandomState:
+    """A user-seeded evaluation mask stream for one file, keyed by its name.
+
+    Keyed by name (CRC-32) rather than folder position, so adding or removing files
+    never changes another file's mask.
+    """
+    return np.random.RandomState([seed & 0xFFFFFFFF, zlib.crc32(fname.encode())])
 
 
 def parse_pairs(

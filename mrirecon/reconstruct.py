@@ -157,10 +157,9 @@ def volume_mask(
     spec: MaskSpec | None,
     file_mask: np.ndarray | None,
     seed: int | None,
-    index: int,
 ) -> Mask:
-    """The mask for a whole volume: the file's own, or ``spec`` seeded per file."""
-    rng = None if seed is None else train_rng(seed, 0, index)
+    """The mask for a whole volume: the file's own, or ``spec`` seeded per file name."""
+    rng = None if seed is None else seeded_file_rng(seed, info.fname)
     return select_mask(spec, info.kspace_shape[-1], info.fname, file_mask, rng)
 
 

@@ -29,7 +29,7 @@ from mrirecon.data.dataset import (
     read_volume,
     recon_crop,
 )
-from mrirecon.data.masks import Mask, MaskSpec
+from mrirecon.data.masks import Mask, MaskSpec, seeded_file_rng
 from mrirecon.data.transforms import select_mask, zero_filled
 from mrirecon.io import check_writable, is_complete, write_reconstruction
 

@@ -21,6 +21,8 @@ COMMANDS: tuple[str, ...] = (
     "reconstruct",
     "evaluate",
     "train",
+    "compare",
+    "demo",
 )
 
 

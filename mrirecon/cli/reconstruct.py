@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+import mrirecon.methods  # noqa: F401  (registers the unet and cs methods)
 from mrirecon.data.masks import MASKS, MaskSpec, parse_pairs
 from mrirecon.reconstruct import METHODS, ReconJob, reconstruct_folder
 
@@ -45,6 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_mask_args(p)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--overwrite", action="store_true", help="redo files already reconstructed")
+    p.add_argument(
+        "--format",
+        choices=["h5", "nifti"],
+        default="h5",
+        help="h5: fastMRI submission files (default); nifti: .nii.gz (needs nibabel)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -82,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         method_options=method_options(args),
         progress=not args.no_progress,
     )
-    report = reconstruct_folder(job)
+    report = reconstruct_folder(job, writer=mrirecon.methods.output_writer(args.format, args.input))
     print(
         f"{len(report.written)} written, {len(report.skipped)} already complete, "
         f"{len(report.failed)} failed; {report.slices} slices in {report.seconds:.1f} s -> {args.output}"

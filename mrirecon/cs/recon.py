@@ -1,0 +1,179 @@
+"""l1-wavelet compressed-sensing reconstruction of batches and volumes.
+
+Solves, per slice, ``x* = argmin_x 1/2 ||M F S x - y||^2 + lam ||W x||_1`` (Lustig M,
+Donoho D, Pauly JM. "Sparse MRI: the application of compressed sensing for rapid MR
+imaging." MRM 58(6):1182-1195, 2007), optionally plus ``tv TV(x)``, with S from ESPIRiT
+(multi-coil) or the identity (single coil), W the orthonormal periodised wavelet, and
+the output the coil-combined magnitude ``|x*|`` centre-cropped like fastMRI targets.
+
+Each slice is first divided by ``s = max |A^H y|`` (its zero-filled coil-combined
+maximum), so ``lam`` is relative and the solution is ``s`` times that of the scaled
+problem (the problem is 1-homogeneous in (y, lam)).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+
+from mrirecon.cs.config import CSConfig
+from mrirecon.cs.espirit import espirit_maps
+from mrirecon.cs.operators import NormalOp, batch_mask, power_iteration, sense_adjoint
+from mrirecon.cs.solvers import Problem, SolveInfo, condat_vu, fista
+from mrirecon.cs.wavelet import Wavelet2D
+from mrirecon.fft import center_crop, ifft2c
+
+__all__ = ["BatchResult", "solve_batch", "cs_reconstruct", "check_inputs", "padded_shape"]
+
+
+class BatchResult(NamedTuple):
+    """Complex solution (B, H, W) in the data's scale, the maps used and solver info."""
+
+    image: torch.Tensor
+    maps: torch.Tensor | None
+    info: SolveInfo
+
+
+def padded_shape(shape: tuple[int, int], levels: int) -> tuple[int, int]:
+    """(H, W) rounded up to multiples of ``2**levels``."""
+    m = 2**levels
+    return (math.ceil(shape[0] / m) * m, math.ceil(shape[1] / m) * m)
+
+
+def check_inputs(kspace: torch.Tensor, mask: torch.Tensor) -> None:
+    """Raise ValueError for k-space/mask that the solver cannot use."""
+    if not isinstance(kspace, torch.Tensor) or not kspace.is_complex() or kspace.dim() != 4:
+        shape = tuple(getattr(kspace, "shape", ()))
+        raise ValueError(f"k-space must be a complex tensor (S, C, H, W), got shape {shape}")
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        raise ValueError(f"mask must be a bool tensor, got {getattr(mask, 'dtype', type(mask))}")
+    if mask.shape[-1] != kspace.shape[-1] or mask.dim() not in (1, 2):
+        raise ValueError(
+            f"mask shape {tuple(mask.shape)} does not match k-space {tuple(kspace.shape)} "
+            f"(need ({kspace.shape[-1]},))"
+        )
+    if mask.dim() == 2 and mask.shape[0] != kspace.shape[0]:
+        raise ValueError(f"per-slice mask {tuple(mask.shape)} vs {kspace.shape[0]} slices")
+    if not bool(mask.any()):
+        raise ValueError("mask samples no column")
+    if not bool(torch.isfinite(torch.view_as_real(kspace)).all()):
+        raise ValueError("k-space contains NaN/Inf")
+
+
+def solve_batch(
+    kspace: torch.Tensor,
+    mask: torch.Tensor,
+    lam: float,
+    config: CSConfig = CSConfig(),
+    maps: torch.Tensor | None = None,
+    estimate_maps: bool | None = None,
+) -> BatchResult:
+    """Reconstruct a batch of slices on the device of ``kspace``.
+
+    Args:
+        kspace: complex (B, C, H, W) k-space (masked here, so unmasked input is fine).
+        mask: bool (W,) or (B, W) sampled phase-encode columns.
+        lam: relative l1-wavelet weight (> 0), a fraction of max |A^H y| per slice.
+        config: wavelet, solver and ESPIRiT settings (``config.lam`` is ignored here).
+        maps: complex (B, C, H, W) sensitivities to use instead of estimating them.
+        estimate_maps: ESPIRiT when True; None = when C > 1 and no maps are given.
+
+    Returns:
+        :class:`BatchResult` with the complex image (B, H, W) in the data's scale.
+    """
+    check_inputs(kspace, mask)
+    if not (lam > 0 and math.isfinite(lam)):
+        raise ValueError(f"lambda must be > 0, got {lam}")
+    dev = kspace.device
+    mask = mask.to(dev)
+    bsz, ncoil, h, w = kspace.shape
+    y = kspace.to(torch.complex64) * batch_mask(mask, bsz)
+    if maps is None and (estimate_maps if estimate_maps is not None else ncoil > 1):
+        maps = espirit_maps(y, mask, config.espirit)
+    if maps is not None:
+        maps = maps.to(dev, torch.complex64)
+        if maps.shape != y.shape:
+            raise ValueError(f"maps {tuple(maps.shape)} do not match k-space {tuple(y.shape)}")
+    elif ncoil != 1:
+        raise ValueError(f"{ncoil}-coil k-space needs sensitivity maps")
+
+    aty = sense_adjoint(y, maps, mask)
+    scale = aty.abs().amax(dim=(1, 2)).clamp_min(torch.finfo(torch.float32).tiny)
+    y = y / scale[:, None, None, None]
+    aty = aty / scale[:, None, None]
+    padded = padded_shape((h, w), config.levels)
+    wavelet = Wavelet2D(padded, config.wavelet, config.levels, dev)
+    lam_t = torch.full((bsz,), float(lam), device=dev)
+    normal = NormalOp(maps, mask, bsz, (h, w), padded)
+    gen = torch.Generator().manual_seed(config.seed)
+    lip = power_iteration(normal, (bsz, *padded), config.power_iters, gen, dev)
+    lip = lip.clamp_min(1e-6)
+    if maps is None and padded == (h, w) and config.tv == 0:
+        # Single coil: iterate on the image's 2-D DFT, where A^H A is the column mask.
+        weights = normal.weights[:, 0]
+        problem = Problem(lambda u: u * weights, torch.fft.fft2(aty, norm="ortho"), wavelet, True)
+    else:
+        problem = Problem(normal, normal.pad(aty), wavelet, False)
+    if config.tv > 0:
+        tv = torch.full((bsz,), float(config.tv), device=dev)
+        u, info = condat_vu(problem, lam_t, lip, config.iterations, tv, config.tol)
+    else:
+        restart = config.solver == "fista-restart"
+        u, info = fista(problem, lam_t, lip, config.iterations, config.tol, restart)
+    image = problem.image(u)[..., :h, :w] * scale[:, None, None]
+    return BatchResult(image, maps, info)
+
+
+def cs_reconstruct(
+    kspace: torch.Tensor,
+    mask: torch.Tensor,
+    crop: tuple[int, int],
+    config: CSConfig = CSConfig(),
+    acceleration: float | None = None,
+    device: torch.device | str = "cpu",
+    multicoil: bool | None = None,
+) -> torch.Tensor:
+    """CS reconstruction of a volume, slices processed ``config.batch_size`` at a time.
+
+    Args:
+        kspace: complex (S, C, H, W) k-space (C = 1 for single-coil), on any device.
+        mask: bool (W,) sampled columns.
+        crop: (h, w) output size (fastMRI centre crop of the complex image).
+        config: CS settings.
+        acceleration: picks the default lambda when ``config.lam`` is None; None uses
+            the mask's own acceleration W / (sampled columns).
+        device: where to compute.
+        multicoil: estimate ESPIRiT maps (True) or use S = identity (False, needs
+            C = 1); None = multi-coil when C > 1.
+
+    Returns:
+        float32 (S, h, w) magnitude on the CPU.
+    """
+    check_inputs(kspace, mask)
+    if mask.dim() != 1:
+        raise ValueError(f"mask must be (W,), got {tuple(mask.shape)}")
+    if acceleration is None:
+        acceleration = mask.numel() / float(mask.sum())
+    if not (acceleration > 0 and math.isfinite(acceleration)):
+        raise ValueError(f"acceleration must be > 0, got {acceleration}")
+    lam = config.lam_for(acceleration)
+    h, w = kspace.shape[-2:]
+    if not (0 < crop[0] <= h and 0 < crop[1] <= w):
+        raise ValueError(f"crop {tuple(crop)} does not fit images {h}x{w}")
+    if multicoil is False and kspace.shape[1] != 1:
+        raise ValueError(f"single-coil reconstruction needs C = 1, got {kspace.shape[1]} coils")
+    device = torch.device(device)
+    out = []
+    for s0 in range(0, kspace.shape[0], config.batch_size):
+        k = kspace[s0 : s0 + config.batch_size].to(device)
+        res = solve_batch(k, mask, lam, config, estimate_maps=multicoil)
+        out.append(center_crop(res.image, crop).abs().float().cpu())
+    return torch.cat(out)
+
+
+def zero_filled_combined(kspace: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """RSS zero-filled image (B, H, W) of masked k-space (B, C, H, W)."""
+    img = ifft2c(kspace * batch_mask(mask, kspace.shape[0]))
+    return torch.sqrt((img.abs() ** 2).sum(dim=1))

@@ -1,0 +1,36 @@
+"""U-Net training: typed config, plain PyTorch loop, checkpoints, DDP via torchrun.
+
+Public entry points: :func:`fit` (a whole run), :func:`train_one_epoch`,
+:func:`evaluate`, :func:`load_config`, :func:`load_model` and :func:`checkpoint_hash`.
+Submodules are imported lazily so that ``mrirecon.train.checkpoint`` (used by the
+reconstruct command) does not pull in the data loader stack.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "TrainConfig": "config",
+    "load_config": "config",
+    "config_from_dict": "config",
+    "config_to_dict": "config",
+    "load_model": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "checkpoint_hash": "checkpoint",
+    "fit": "fit",
+    "FitResult": "fit",
+    "train_one_epoch": "loop",
+    "evaluate": "loop",
+    "NonFiniteLossError": "loop",
+    "KspaceAugment": "augment",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"mrirecon.train.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'mrirecon.train' has no attribute {name!r}")

@@ -1,0 +1,269 @@
+"""One training epoch and one validation pass, as plain functions.
+
+Validation scores whole volumes exactly as offline evaluation does: outputs are
+de-normalised (``output * std + mean``), stacked per file in slice order and compared
+with the un-normalised cropped target by :func:`mrirecon.metrics.volume_metrics`; the
+reported number is the mean over volumes (summed across DDP ranks).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from mrirecon.data.dataset import SliceDataset, recon_crop
+from mrirecon.data.transforms import UnetSample, select_mask, zero_filled
+from mrirecon.fft import center_crop
+from mrirecon.metrics import volume_metrics
+from mrirecon.train.data import VolumeShardSampler
+from mrirecon.train.logs import MetricsLog, TensorBoard, image_grid, progress
+from mrirecon.train.losses import LossFn
+from mrirecon.train.runtime import Runtime, all_reduce_sum
+
+__all__ = [
+    "NonFiniteLossError",
+    "EpochResult",
+    "EvalResult",
+    "train_one_epoch",
+    "evaluate",
+    "evaluate_zero_filled",
+]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss or gradient norm became NaN/Inf; training stops."""
+
+
+@dataclass
+class EpochResult:
+    """Summary of one training epoch (losses are means over ranks and steps)."""
+
+    loss: float
+    steps: int
+    slices: int
+    seconds: float
+    global_step: int
+    grad_norm: float
+
+
+@dataclass
+class EvalResult:
+    """Mean per-volume metrics and a few (name, image grid) pairs for logging."""
+
+    nmse: float
+    psnr: float
+    ssim: float
+    num_volumes: int
+    images: list[tuple[str, np.ndarray]] = field(default_factory=list)
+
+    def as_dict(self, prefix: str) -> dict[str, float]:
+        return {f"{prefix}_{k}": getattr(self, k) for k in ("nmse", "psnr", "ssim")}
+
+
+def _prep(x: torch.Tensor, rt: Runtime) -> torch.Tensor:
+    x = x.to(rt.device, non_blocking=True)
+    return x.contiguous(memory_format=torch.channels_last) if rt.channels_last else x
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: Iterable[UnetSample],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    loss_fn: LossFn,
+    rt: Runtime,
+    *,
+    epoch: int,
+    global_step: int,
+    grad_clip: float = 0.0,
+    log: MetricsLog | None = None,
+    tb: TensorBoard | None = None,
+    log_every: int = 10,
+    show_progress: bool = True,
+) -> EpochResult:
+    """Train for one pass over ``loader``.
+
+    Args:
+        model: the (possibly DDP-wrapped/compiled) network, (N, 1, h, w) -> (N, 1, h, w).
+        loader: batches of :class:`UnetSample`.
+        optimizer, scheduler, scaler: stepped once per batch (scheduler per step).
+        loss_fn: ``loss(pred, target, mean, std, max_value)``.
+        rt: device/precision/DDP settings.
+        epoch: epoch index (for logs).
+        global_step: optimiser steps taken before this epoch.
+        grad_clip: max global gradient norm, 0 = no clipping (the norm is logged anyway).
+        log, tb: metric sinks (rank 0 only writes).
+        log_every: steps between log records.
+        show_progress: draw a tqdm bar (rank 0).
+
+    Returns:
+        the epoch's :class:`EpochResult`.
+
+    Raises:
+        NonFiniteLossError: the loss or the gradient norm is NaN/Inf.
+    """
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    total = len(loader) if hasattr(loader, "__len__") else 0  # type: ignore[arg-type]
+    bar = progress(total, f"epoch {epoch}", show_progress and rt.is_main)
+    loss_sum, gnorm_sum, steps, slices = 0.0, 0.0, 0, 0
+    start = last = time.perf_counter()
+    last_slices = 0
+    try:
+        for batch in loader:
+            image, target = _prep(batch.image, rt), _prep(batch.target, rt)
+            mean, std = batch.mean.to(rt.device), batch.std.to(rt.device)
+            max_value = batch.max_value.to(rt.device)
+            with torch.autocast(
+                rt.device.type,
+                dtype=rt.amp_dtype or torch.float32,
+                enabled=rt.amp_dtype is not None,
+            ):
+                output = model(image)
+            loss = loss_fn(output.float(), target, mean, std, max_value)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            gnorm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
+            stats = all_reduce_sum(
+                torch.stack([loss.detach().double(), gnorm.detach().double()]).cpu(), rt
+            )
+            loss_v, gnorm_v = (stats / rt.world_size).tolist()
+            if not (math.isfinite(loss_v) and (math.isfinite(gnorm_v) or scaler.is_enabled())):
+                what = "loss" if not math.isfinite(loss_v) else "gradient norm"
+                raise NonFiniteLossError(
+                    f"non-finite {what} ({loss_v if what == 'loss' else gnorm_v}) at epoch {epoch}, "
+                    f"step {global_step}; lower optim.lr, enable optim.grad_clip or check the data"
+                )
+            scaler.step(optimizer)
+            scaler.update()
+            lr = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+            global_step += 1
+            steps += 1
+            slices += batch.image.shape[0] * rt.world_size
+            loss_sum += loss_v
+            gnorm_sum += gnorm_v
+            bar.update(1)
+            if steps % log_every == 0 or steps == total:
+                now = time.perf_counter()
+                rate = (slices - last_slices) / max(now - last, 1e-9)
+                last, last_slices = now, slices
+                bar.set_postfix(loss=f"{loss_v:.4g}", lr=f"{lr:.3g}", slices_s=f"{rate:.1f}")
+                if rt.is_main:
+                    rec = {"loss": loss_v, "lr": lr, "grad_norm": gnorm_v, "slices_per_s": rate}
+                    if log is not None:
+                        log.write("step", epoch=epoch, step=global_step, **rec)
+                    if tb is not None:
+                        tb.scalars({f"train/{k}": v for k, v in rec.items()}, global_step)
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start
+    return EpochResult(
+        loss=loss_sum / max(steps, 1),
+        steps=steps,
+        slices=slices,
+        seconds=seconds,
+        global_step=global_step,
+        grad_norm=gnorm_sum / max(steps, 1),
+    )
+
+
+def _reduce_volume_metrics(
+    per_volume: list[tuple[float, float, float]], rt: Runtime
+) -> tuple[float, float, float, int]:
+    arr = np.asarray(per_volume, dtype=np.float64).reshape(-1, 3)
+    sums = torch.from_numpy(np.concatenate([arr.sum(axis=0), [len(arr)]]))
+    sums = all_reduce_sum(sums, rt)
+    n = int(sums[3].item())
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    nmse, psnr, ssim = (sums[:3] / n).tolist()
+    return nmse, psnr, ssim, n
+
+
+def _stack(fname: str, slices: dict[int, np.ndarray]) -> np.ndarray:
+    order = sorted(slices)
+    if order != list(range(len(order))):
+        raise ValueError(f"{fname}: validation got slices {order}, not a whole volume")
+    return np.stack([slices[i] for i in order])
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module, loader: Iterable[UnetSample], rt: Runtime, num_images: int = 0
+) -> EvalResult:
+    """Validation metrics of ``model`` on whole volumes (mean over volumes and ranks).
+
+    Args:
+        model: the network.
+        loader: in-order batches of :class:`UnetSample` of this rank's volumes.
+        rt: device/precision/DDP settings.
+        num_images: middle-slice image grids (ZF | output | target | error) to return.
+
+    Returns:
+        :class:`EvalResult` with NMSE, PSNR, SSIM as :func:`volume_metrics` defines them.
+    """
+    model.eval()
+    preds: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
+    targets: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
+    zfs: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
+    for batch in loader:
+        with torch.autocast(
+            rt.device.type, dtype=rt.amp_dtype or torch.float32, enabled=rt.amp_dtype is not None
+        ):
+            output = model(_prep(batch.image, rt))
+        mean = batch.mean.reshape(-1, 1, 1)
+        std = batch.std.reshape(-1, 1, 1)
+        out = output.float()[:, 0].cpu() * std + mean
+        zf = batch.image[:, 0] * std + mean
+        for i, (fname, sl) in enumerate(zip(batch.fname, batch.slice_idx.tolist(), strict=True)):
+            preds[fname][sl] = out[i].numpy()
+            targets[fname][sl] = batch.target_raw[i].numpy()
+            zfs[fname][sl] = zf[i].numpy()
+    per_volume, images = [], []
+    for fname in preds:
+        pred, gt = _stack(fname, preds[fname]), _stack(fname, targets[fname])
+        per_volume.append(tuple(volume_metrics(gt, pred)))
+        if len(images) < num_images:
+            mid = len(pred) // 2
+            images.append((fname, image_grid(zfs[fname][mid], pred[mid], gt[mid])))
+    nmse, psnr, ssim, n = _reduce_volume_metrics(per_volume, rt)
+    return EvalResult(nmse, psnr, ssim, n, images)
+
+
+def evaluate_zero_filled(ds: SliceDataset, rt: Runtime) -> EvalResult:
+    """The zero-filled baseline on the same volumes, masks and metric as :func:`evaluate`.
+
+    Computed from the raw slices (not from the clamped network input), with the eval
+    mask each file gets in validation.
+    """
+    tf = ds.transform
+    spec = getattr(tf, "mask", None)
+    recons: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
+    targets: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
+    for i in VolumeShardSampler(ds, rt.rank, rt.world_size):
+        raw = ds.raw_slice(i)
+        if raw.target is None:
+            raise ValueError(f"{raw.info.path}: validation files need a target")
+        width = raw.kspace.shape[-1]
+        crop = recon_crop(width, raw.target.shape)
+        m = select_mask(spec, width, raw.info.fname, raw.file_mask, None)
+        zf = zero_filled(
+            torch.from_numpy(raw.kspace), torch.from_numpy(m.mask), crop, raw.info.multicoil
+        )
+        recons[raw.info.fname][raw.slice_idx] = zf.numpy()
+        targets[raw.info.fname][raw.slice_idx] = center_crop(raw.target, crop)
+    per_volume = [
+        tuple(volume_metrics(_stack(f, targets[f]), _stack(f, recons[f]))) for f in recons
+    ]
+    nmse, psnr, ssim, n = _reduce_volume_metrics(per_volume, rt)
+    return EvalResult(nmse, psnr, ssim, n)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+import mrirecon.train.fit as fit_module
 from mrirecon.cli import main
 from mrirecon.data.dataset import SliceDataset
 from mrirecon.data.masks import MaskSpec
@@ -23,7 +25,6 @@ from mrirecon.data.transforms import UnetTransform
 from mrirecon.fft import center_crop, fft2c_np, ifft2c_np
 from mrirecon.metrics import volume_metrics
 from mrirecon.models import UnetConfig
-from mrirecon.train import fit as fit_module
 from mrirecon.train.checkpoint import load_checkpoint, load_model
 from mrirecon.train.config import LossConfig, OptimConfig, SchedConfig, load_config
 from mrirecon.train.fit import fit
@@ -84,7 +85,7 @@ def data_root(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def one_thread():
     """Single intra-op thread: fast on shared cores and bitwise-comparable with subprocesses."""
     old = torch.get_num_threads()
@@ -289,3 +290,47 @@ def test_ddp_two_gloo_processes_match_single_process(data_root, ref_run, tmp_pat
     eb = read_metrics(ddp / "metrics.jsonl", "epoch")
     assert eb[-1]["val_ssim"] == pytest.approx(ea[-1]["val_ssim"], abs=1e-4)
     assert not (ddp / "metrics.jsonl.1").exists()
+
+
+def test_tensorboard_scalars_and_image_grids_when_importable(data_root, tmp_path, monkeypatch):
+    """tensorboard is optional: with a SummaryWriter importable, scalars and grids are logged."""
+    calls: list[tuple[str, str, object]] = []
+
+    class FakeWriter:
+        def __init__(self, log_dir: str) -> None:
+            calls.append(("init", log_dir, None))
+
+        def add_scalar(self, tag, value, step):
+            calls.append(("scalar", tag, value))
+
+        def add_image(self, tag, image, step, dataformats):
+            calls.append(
+                ("image", tag, (image.shape, dataformats, float(image.min()), float(image.max())))
+            )
+
+        def close(self):
+            calls.append(("close", "", None))
+
+    fake = types.ModuleType("torch.utils.tensorboard")
+    fake.SummaryWriter = FakeWriter
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
+    cfg = load_config(None, [*TINY, "run.epochs=1", "run.tensorboard=true"])
+    fit(cfg, data_root, tmp_path / "run")
+    tags = {tag for kind, tag, _ in calls if kind == "scalar"}
+    assert {"train/loss", "train/lr", "train/grad_norm", "epoch/val_ssim"} <= tags
+    images = [v for kind, _, v in calls if kind == "image"]
+    assert images and images[0][0] == (32, 128) and images[0][1] == "HW"
+    assert 0.0 <= images[0][2] and images[0][3] <= 1.0
+    assert calls[-1][0] == "close"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_bf16_channels_last_compile_run(data_root, tmp_path):
+    cfg = load_config(None, [*TINY, "run.epochs=1", "run.device=cuda", "run.compile=true"])
+    res = fit(cfg, data_root, tmp_path / "run")
+    start = read_metrics(tmp_path / "run" / "metrics.jsonl", "start")[0]
+    assert start["amp"] == "torch.bfloat16" and start["device"].startswith("cuda")
+    assert 0 < res.val["val_ssim"] <= 1
+    model, _ = load_model(tmp_path / "run" / "last.pt", "cuda")
+    assert next(model.parameters()).is_cuda

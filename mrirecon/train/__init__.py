@@ -1,7 +1,8 @@
 """U-Net training: typed config, plain PyTorch loop, checkpoints, DDP via torchrun.
 
-Public entry points: :func:`fit` (a whole run), :func:`train_one_epoch`,
-:func:`evaluate`, :func:`load_config`, :func:`load_model` and :func:`checkpoint_hash`.
+Public entry points: :func:`mrirecon.train.fit.fit` (a whole run), :func:`train_one_epoch`,
+:func:`evaluate`, :func:`load_config`, :func:`load_model` and :func:`checkpoint_hash`
+(the ``fit`` submodule is not re-exported so that its name stays the module).
 Submodules are imported lazily so that ``mrirecon.train.checkpoint`` (used by the
 reconstruct command) does not pull in the data loader stack.
 """
@@ -19,8 +20,6 @@ _EXPORTS = {
     "load_model": "checkpoint",
     "load_checkpoint": "checkpoint",
     "checkpoint_hash": "checkpoint",
-    "fit": "fit",
-    "FitResult": "fit",
     "train_one_epoch": "loop",
     "evaluate": "loop",
     "NonFiniteLossError": "loop",

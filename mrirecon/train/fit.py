@@ -170,7 +170,9 @@ def _fit(
         train_model = fwd
     loss_fn = build_loss(cfg.loss)
 
-    zf = evaluate_zero_filled(val_ds, rt).as_dict("zf") if val_ds is not None else {}
+    zf = {}
+    if val_ds is not None:
+        zf = evaluate_zero_filled(val_ds, rt, cfg.data.num_workers).as_dict("zf")
     log.write(
         "start",
         resumed=resume,

@@ -90,12 +90,12 @@ def image_grid(zero_filled: np.ndarray, output: np.ndarray, target: np.ndarray) 
 
 
 def progress(total: int, desc: str, enabled: bool) -> Any:
-    """A tqdm bar on stderr (disabled when not wanted or tqdm is missing)."""
+    """A tqdm bar on stderr (off when not wanted, stderr is not a terminal or tqdm is missing)."""
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover - tqdm is a dependency
         enabled = False
-    if not enabled:
+    if not enabled or not sys.stderr.isatty():
         return _NoBar()
     return tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False)
 

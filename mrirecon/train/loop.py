@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -240,28 +241,50 @@ def evaluate(
     return EvalResult(nmse, psnr, ssim, n, images)
 
 
-def evaluate_zero_filled(ds: SliceDataset, rt: Runtime) -> EvalResult:
-    """The zero-filled baseline on the same volumes, masks and metric as :func:`evaluate`.
+class _ZeroFilledSlices(torch.utils.data.Dataset):
+    """(fname, slice_idx, zero-filled magnitude, cropped target) of each slice of ``ds``,
+    with the eval mask each file gets in validation."""
 
-    Computed from the raw slices (not from the clamped network input), with the eval
-    mask each file gets in validation.
-    """
-    tf = ds.transform
-    spec = getattr(tf, "mask", None)
-    recons: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
-    targets: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
-    for i in VolumeShardSampler(ds, rt.rank, rt.world_size):
-        raw = ds.raw_slice(i)
+    def __init__(self, ds: SliceDataset) -> None:
+        self.ds = ds
+        self.spec = getattr(ds.transform, "mask", None)
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> tuple[str, int, np.ndarray, np.ndarray]:
+        raw = self.ds.raw_slice(i)
         if raw.target is None:
             raise ValueError(f"{raw.info.path}: validation files need a target")
         width = raw.kspace.shape[-1]
         crop = recon_crop(width, raw.target.shape)
-        m = select_mask(spec, width, raw.info.fname, raw.file_mask, None)
-        zf = zero_filled(
-            torch.from_numpy(raw.kspace), torch.from_numpy(m.mask), crop, raw.info.multicoil
-        )
-        recons[raw.info.fname][raw.slice_idx] = zf.numpy()
-        targets[raw.info.fname][raw.slice_idx] = center_crop(raw.target, crop)
+        m = select_mask(self.spec, width, raw.info.fname, raw.file_mask, None)
+        kspace, mask = torch.from_numpy(raw.kspace), torch.from_numpy(m.mask)
+        zf = zero_filled(kspace, mask, crop, raw.info.multicoil)
+        return raw.info.fname, raw.slice_idx, zf.numpy(), center_crop(raw.target, crop)
+
+
+def _as_is(item: Any) -> Any:
+    return item
+
+
+def evaluate_zero_filled(ds: SliceDataset, rt: Runtime, num_workers: int = 0) -> EvalResult:
+    """The zero-filled baseline on the same volumes, masks and metric as :func:`evaluate`.
+
+    Computed from the raw slices (not from the clamped network input).
+    """
+    loader = torch.utils.data.DataLoader(
+        _ZeroFilledSlices(ds),
+        batch_size=None,
+        collate_fn=_as_is,  # keep the numpy arrays
+        sampler=VolumeShardSampler(ds, rt.rank, rt.world_size),
+        num_workers=num_workers,
+    )
+    recons: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
+    targets: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
+    for fname, sl, zf, target in loader:
+        recons[fname][sl] = zf
+        targets[fname][sl] = target
     per_volume = [
         tuple(volume_metrics(_stack(f, targets[f]), _stack(f, recons[f]))) for f in recons
     ]

@@ -167,7 +167,18 @@ def _check_settings(cfg: CompareConfig, out: Path) -> dict[str, Any]:
         except (OSError, ValueError):
             old = None
         if isinstance(old, dict):
-            changed = [k for k in settings if old.get(k) != settings[k]]
+            # checkpoint/cs are None when that method is not run: only compare recorded ones,
+            # and keep the old record so a later run with the method is still checked.
+            optional = ("checkpoint_sha256", "cs")
+            changed = [
+                k
+                for k in settings
+                if old.get(k) != settings[k]
+                and not (k in optional and (old.get(k) is None or settings[k] is None))
+            ]
+            for k in optional:
+                if settings[k] is None:
+                    settings[k] = old.get(k)
             if changed:
                 raise ValueError(
                     f"{out}: holds a comparison made with different {', '.join(changed)}; "

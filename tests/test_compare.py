@@ -139,3 +139,19 @@ def test_compare_single_volume_states_na(tmp_path, capsys):
     for ref in _links(html):
         assert ref.startswith("data:") or (tmp_path / "r" / ref).is_file()
     assert Path(tmp_path / "r" / "figures" / "panel_4x.png").is_file()
+
+
+def test_adding_a_method_to_a_finished_comparison(tmp_path):
+    data_folder(tmp_path / "d", [("a.h5", True, 1, 6), ("b.h5", False, 1, 7)])
+    base = ["compare", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "r"),
+            "--accelerations", "4", "--no-progress"]  # fmt: skip
+    assert main([*base, "--methods", "zero-filled"]) == 0
+    zf = tmp_path / "r" / "recon" / "zero-filled" / "4x" / "a.h5"
+    before = zf.stat().st_mtime_ns
+    ckpt = str(tiny_checkpoint(tmp_path / "c.pt"))
+    assert main([*base, "--methods", "zero-filled", "unet", "--checkpoint", ckpt]) == 0
+    assert zf.stat().st_mtime_ns == before
+    with open(tmp_path / "r" / "metrics.csv", newline="") as fh:
+        assert {r["method"] for r in csv.DictReader(fh)} == {"zero-filled", "unet"}
+    other = str(tiny_checkpoint(tmp_path / "c2.pt", seed=1))
+    assert main([*base, "--methods", "zero-filled", "unet", "--checkpoint", other]) == 1

@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "train",
     "compare",
     "demo",
+    "cs",
 )
 
 

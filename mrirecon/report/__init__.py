@@ -187,7 +187,8 @@ def write_report(inp: ReportInputs) -> tuple[dict[str, Path], str]:
             paths[f"panel_{_acc_dir(acc)}"] = _write_bytes(out / rel, png)
             caption = (
                 f"{acc:g}x: target and reconstructions (top; one grey scale per row) and absolute "
-                "error maps (bottom; one colour scale per row). Titles: SSIM/PSNR of the slice."
+                "error maps (bottom; one colour scale per row, saturating at the 99.5th "
+                "percentile of the zero-filled error). Titles: SSIM/PSNR of the slice."
             )
             panel_figs.append(Figure(caption, png, rel))
         figures.append(("Example slices", panel_figs))

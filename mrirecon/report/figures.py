@@ -81,12 +81,26 @@ def _off(ax) -> None:
     ax.set_yticks([])
 
 
+def _error_scale(errors: Mapping[str, np.ndarray]) -> float:
+    """Top of the shared error colour scale: the zero-filled error's 99.5th percentile.
+
+    Anchoring to the baseline (else to the smallest of the methods' percentiles) keeps
+    the maps readable when one method fails badly; larger errors saturate.
+    """
+    if "zero-filled" in errors:
+        top = float(np.percentile(errors["zero-filled"], 99.5))
+    else:
+        top = min(float(np.percentile(e, 99.5)) for e in errors.values())
+    return top if top > 0 else max(float(e.max()) for e in errors.values()) or 1.0
+
+
 def panel_figure(slices: Sequence[PanelSlice], methods: Sequence[str], heading: str) -> bytes:
     """Target and reconstructions (top row) with absolute error maps (bottom row) per slice.
 
     All images of a slice share one grey window (0 to the 99.5th percentile of the
-    target) and all error maps of a slice share one colour scale (0 to the largest
-    99.5th percentile of the errors), so columns can be compared by eye.
+    target) and all error maps of a slice share one colour scale (0 to the 99.5th
+    percentile of the zero-filled error, see :func:`_error_scale`), so columns can be
+    compared by eye.
 
     Args:
         slices: the slices to show, one pair of rows each.
@@ -107,7 +121,7 @@ def panel_figure(slices: Sequence[PanelSlice], methods: Sequence[str], heading: 
             raise ValueError(f"{sl.title}: no reconstruction for {', '.join(missing)}")
         vmax = float(np.percentile(sl.target, 99.5)) or float(sl.target.max()) or 1.0
         errors = {m: np.abs(sl.recons[m] - sl.target) for m in methods}
-        emax = max((float(np.percentile(e, 99.5)) for e in errors.values()), default=1.0) or 1.0
+        emax = _error_scale(errors)
         top, bottom = 2 * s, 2 * s + 1
         ax = fig.add_subplot(grid[top, 0])
         ax.imshow(sl.target, cmap="gray", vmin=0, vmax=vmax)

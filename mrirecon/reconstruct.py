@@ -231,8 +231,9 @@ def reconstruct_folder(job: ReconJob, writer: Callable[..., Path] | None = None)
     mine = shard(sorted(files), job.rank, job.world_size)
     bar = tqdm(mine, desc=f"{job.method}", unit="vol", disable=not job.progress)
     for path in bar:
-        out = out_dir / path.name
-        if not job.overwrite and is_complete(out):
+        # A writer may name its own outputs (NIfTI) and say when one is finished.
+        out = out_dir / getattr(writer, "output_name", lambda p: p.name)(path)
+        if not job.overwrite and getattr(writer, "is_complete", is_complete)(out):
             report.skipped.append(path)
             continue
         try:

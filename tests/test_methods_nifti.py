@@ -59,6 +59,10 @@ def test_nifti_matches_h5_with_header_voxel_size(inp, tmp_path):
         prov = json.loads(ext.get_content())
         assert prov["method"] == "zero-filled" and prov["acceleration"] == 4.0
         assert prov["source_file"] == f"{stem}.h5" and len(prov["mask_columns"]) > 0
+    # a rerun finds the finished NIfTI outputs and redoes none of them
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "nii").iterdir()}
+    assert main([*base, "--output", str(tmp_path / "nii"), "--format", "nifti"]) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "nii").iterdir()} == mtimes
 
 
 def test_voxel_size_from_header():

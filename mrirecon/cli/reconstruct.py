@@ -76,13 +76,16 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown method {args.method!r}; choose from {sorted(METHODS)}")
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = args.device
+    if device == "cuda" and "LOCAL_RANK" in os.environ:
+        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"  # torchrun: one GPU per rank
     job = ReconJob(
         input_dir=args.input,
         output_dir=args.output,
         method=args.method,
         mask=mask_spec(args),
         seed=args.seed,
-        device=args.device,
+        device=device,
         overwrite=args.overwrite,
         rank=rank,
         world_size=world,

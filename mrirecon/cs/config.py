@@ -23,7 +23,7 @@ __all__ = ["CSConfig", "DEFAULT_LAMS", "load_config", "save_config", "config_fro
 
 # Relative lambda per acceleration (log-log interpolated in between, clamped outside).
 # Tuned with `mrirecon cs tune` on the real TU Graz 4-coil scan; see configs/cs_default.yaml.
-DEFAULT_LAMS: tuple[tuple[float, float], ...] = ((4.0, 2e-3), (8.0, 1e-3))
+DEFAULT_LAMS: tuple[tuple[float, float], ...] = ((4.0, 1e-3), (8.0, 1e-3))
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class CSConfig:
         lams: ((acceleration, lam), ...) defaults, interpolated in log-log.
         tv: relative isotropic TV weight (0 = off; > 0 switches to the Condat-Vu solver).
         solver: "fista" or "fista-restart" (adaptive momentum restart).
-        power_iters: power iterations for the Lipschitz constant.
+        power_iters: power iterations for the Lipschitz constant L (the step is 1/L with
+            L = min(1.02 x estimate, max_px sum_c |S_c|^2), the latter an upper bound).
         espirit: coil-sensitivity estimation parameters (multi-coil only).
         batch_size: slices reconstructed together.
         seed: seed of the power iteration's random start vector.
@@ -54,7 +55,7 @@ class CSConfig:
     lams: tuple[tuple[float, float], ...] = DEFAULT_LAMS
     tv: float = 0.0
     solver: str = "fista"
-    power_iters: int = 20
+    power_iters: int = 10
     espirit: EspiritConfig = field(default_factory=EspiritConfig)
     batch_size: int = 8
     seed: int = 0
@@ -74,7 +75,9 @@ class CSConfig:
             raise ValueError(f"tv weight must be >= 0, got {self.tv}")
         lams = tuple(sorted((float(a), float(v)) for a, v in self.lams))
         if not lams or any(a <= 0 or not (v > 0 and math.isfinite(v)) for a, v in lams):
-            raise ValueError(f"lams must be non-empty (acceleration > 0, lambda > 0), got {self.lams}")
+            raise ValueError(
+                f"lams must be non-empty (acceleration > 0, lambda > 0), got {self.lams}"
+            )
         object.__setattr__(self, "lams", lams)
 
     def lam_for(self, acceleration: float) -> float:

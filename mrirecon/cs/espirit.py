@@ -18,8 +18,8 @@ autocalibrating parallel MRI: where SENSE meets GRAPPA." MRM 71(3):990-1001, 201
 3. Eigenvectors are phase-aligned to a virtual body coil (the dominant coil mode of
    the calibration data), and masked where the eigenvalue is below ``crop``.
 
-The normalisation (eigenvalue 1 inside the object, crop 0.95, threshold 0.02) is that
-of sigpy 0.1.27's ``EspiritCalib``, which this module reproduces for square regions.
+The normalisation (eigenvalue 1 inside the object, threshold 0.02) is that of sigpy
+0.1.27's ``EspiritCalib``, which this module reproduces for square regions.
 """
 
 from __future__ import annotations
@@ -38,13 +38,17 @@ _CHUNK = 1 << 22  # matrix entries of G(x) evaluated at once
 
 @dataclass(frozen=True)
 class EspiritConfig:
-    """ESPIRiT parameters (defaults: sigpy's, with a rectangular calibration region).
+    """ESPIRiT parameters (sigpy's defaults except ``crop``; rectangular calibration region).
 
     Attributes:
         kernel_width: calibration kernel size (kernel_width along both axes, clipped to
             the calibration region).
         threshold: keep singular vectors with sigma > threshold * sigma_max.
-        crop: zero the maps where the top eigenvalue is <= crop.
+        crop: zero the maps where the top eigenvalue is <= crop (0 = never). sigpy's default is
+            0.95; the default here is 0 (maps everywhere) because zeroing the image
+            outside the support costs SSIM against RSS targets, whose background holds
+            noise (real TU Graz scan, 4x: oracle coil combination 0.934 at crop 0 vs 0.756
+            at 0.95; CS 0.793 vs 0.751).
         max_calib_rows: use at most this many central readout rows (0 = all rows).
         downsample: evaluate the eigenproblem on a grid this many times coarser and
             interpolate bilinearly (1 = exact, on every pixel; 0 = automatic, a grid of
@@ -53,7 +57,7 @@ class EspiritConfig:
 
     kernel_width: int = 6
     threshold: float = 0.02
-    crop: float = 0.95
+    crop: float = 0.0
     max_calib_rows: int = 0
     downsample: int = 0
 
@@ -171,10 +175,13 @@ def espirit_from_calibration(
     if (hh, ww) != (h, w):
         ri = torch.view_as_real(maps).permute(0, 1, 4, 2, 3).reshape(bsz, 2 * ncoil, hh, ww)
         ri = F.interpolate(ri, size=(h, w), mode="bilinear", align_corners=False)
-        maps = torch.view_as_complex(ri.reshape(bsz, ncoil, 2, h, w).permute(0, 1, 3, 4, 2).contiguous())
+        maps = torch.view_as_complex(
+            ri.reshape(bsz, ncoil, 2, h, w).permute(0, 1, 3, 4, 2).contiguous()
+        )
         maps = maps / torch.linalg.vector_norm(maps, dim=1, keepdim=True).clamp_min(1e-12)
         top = F.interpolate(top[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
-    maps = maps * (top > config.crop)[:, None]
+    if config.crop > 0:
+        maps = maps * (top > config.crop)[:, None]
     return maps.to(torch.complex64).contiguous(), top
 
 
@@ -208,6 +215,10 @@ def espirit_maps(
         raise ValueError(f"espirit needs complex k-space (B, C, H, W), got {tuple(kspace.shape)}")
     h, w = kspace.shape[-2:]
     c0, c1 = acs_bounds(mask)
+    if c1 - c0 < 2:
+        raise ValueError(
+            f"the mask's fully sampled centre has {c1 - c0} column(s); ESPIRiT needs at least 2"
+        )
     r0, r1 = 0, h
     if 0 < config.max_calib_rows < h:
         r0 = h // 2 - config.max_calib_rows // 2

@@ -88,12 +88,18 @@ class NormalOp:
     ) -> None:
         self.maps, self.shape, self.padded = maps, shape, padded
         self.weights = torch.fft.ifftshift(batch_mask(mask, batch), dim=-1)
+        self._maps_conj = None if maps is None else maps.conj().resolve_conj()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         h, w = self.shape
         img = x[..., :h, :w] if self.padded != self.shape else x
         k = torch.fft.fft(_coils(img, self.maps), dim=-1)
-        out = _combine(torch.fft.ifft(k * self.weights, dim=-1), self.maps)
+        coils = torch.fft.ifft(k.mul_(self.weights), dim=-1)
+        if self._maps_conj is None:
+            return self.pad(coils[:, 0])
+        out = self._maps_conj[:, 0] * coils[:, 0]
+        for c in range(1, coils.shape[1]):  # fused multiply-adds beat mul + sum on CPU
+            out.addcmul_(self._maps_conj[:, c], coils[:, c])
         return self.pad(out)
 
     def pad(self, img: torch.Tensor) -> torch.Tensor:

@@ -20,12 +20,30 @@ import torch
 
 from mrirecon.cs.config import CSConfig
 from mrirecon.cs.espirit import espirit_maps
-from mrirecon.cs.operators import NormalOp, batch_mask, power_iteration, sense_adjoint
+from mrirecon.cs.operators import (
+    NormalOp,
+    batch_mask,
+    grad2d,
+    power_iteration,
+    sense_adjoint,
+    sense_forward,
+)
 from mrirecon.cs.solvers import Problem, SolveInfo, condat_vu, fista
 from mrirecon.cs.wavelet import Wavelet2D
 from mrirecon.fft import center_crop, ifft2c
 
-__all__ = ["BatchResult", "solve_batch", "cs_reconstruct", "check_inputs", "padded_shape"]
+__all__ = [
+    "BatchResult",
+    "solve_batch",
+    "cs_reconstruct",
+    "cs_objective",
+    "check_inputs",
+    "padded_shape",
+    "zero_filled_combined",
+]
+
+
+_POWER_MARGIN = 1.02  # power-iteration estimates are at most ~2 % low after 10 iterations
 
 
 class BatchResult(NamedTuple):
@@ -62,11 +80,12 @@ def check_inputs(kspace: torch.Tensor, mask: torch.Tensor) -> None:
         raise ValueError("k-space contains NaN/Inf")
 
 
+@torch.no_grad()
 def solve_batch(
     kspace: torch.Tensor,
     mask: torch.Tensor,
     lam: float,
-    config: CSConfig = CSConfig(),
+    config: CSConfig | None = None,
     maps: torch.Tensor | None = None,
     estimate_maps: bool | None = None,
 ) -> BatchResult:
@@ -76,7 +95,8 @@ def solve_batch(
         kspace: complex (B, C, H, W) k-space (masked here, so unmasked input is fine).
         mask: bool (W,) or (B, W) sampled phase-encode columns.
         lam: relative l1-wavelet weight (> 0), a fraction of max |A^H y| per slice.
-        config: wavelet, solver and ESPIRiT settings (``config.lam`` is ignored here).
+        config: wavelet, solver and ESPIRiT settings (``config.lam`` is ignored here);
+            None = defaults.
         maps: complex (B, C, H, W) sensitivities to use instead of estimating them.
         estimate_maps: ESPIRiT when True; None = when C > 1 and no maps are given.
 
@@ -84,6 +104,18 @@ def solve_batch(
         :class:`BatchResult` with the complex image (B, H, W) in the data's scale.
     """
     check_inputs(kspace, mask)
+    with torch.autocast(kspace.device.type, enabled=False):  # complex64/float32 throughout
+        return _solve_batch(kspace, mask, lam, config or CSConfig(), maps, estimate_maps)
+
+
+def _solve_batch(
+    kspace: torch.Tensor,
+    mask: torch.Tensor,
+    lam: float,
+    config: CSConfig,
+    maps: torch.Tensor | None,
+    estimate_maps: bool | None,
+) -> BatchResult:
     if not (lam > 0 and math.isfinite(lam)):
         raise ValueError(f"lambda must be > 0, got {lam}")
     dev = kspace.device
@@ -108,12 +140,19 @@ def solve_batch(
     lam_t = torch.full((bsz,), float(lam), device=dev)
     normal = NormalOp(maps, mask, bsz, (h, w), padded)
     gen = torch.Generator().manual_seed(config.seed)
-    lip = power_iteration(normal, (bsz, *padded), config.power_iters, gen, dev)
-    lip = lip.clamp_min(1e-6)
+    if maps is None:
+        lip = torch.ones(bsz, device=dev)  # M F is a projection: L = 1 exactly
+    else:
+        # Power iteration approaches L from below; ||M F S||^2 <= max_px sum_c |S_c|^2 bounds
+        # it from above (M F is a projection), so the inflated estimate is capped by the bound.
+        est = power_iteration(normal, (bsz, *padded), config.power_iters, gen, dev)
+        bound = (maps.abs() ** 2).sum(1).amax(dim=(1, 2))
+        lip = torch.minimum(_POWER_MARGIN * est, bound).clamp_min(1e-6)
     if maps is None and padded == (h, w) and config.tv == 0:
         # Single coil: iterate on the image's 2-D DFT, where A^H A is the column mask.
         weights = normal.weights[:, 0]
-        problem = Problem(lambda u: u * weights, torch.fft.fft2(aty, norm="ortho"), wavelet, True)
+        spec = torch.fft.fft2(aty, norm="ortho")
+        problem = Problem(lambda u: u * weights, spec, wavelet, True, diag=weights)
     else:
         problem = Problem(normal, normal.pad(aty), wavelet, False)
     if config.tv > 0:
@@ -130,7 +169,7 @@ def cs_reconstruct(
     kspace: torch.Tensor,
     mask: torch.Tensor,
     crop: tuple[int, int],
-    config: CSConfig = CSConfig(),
+    config: CSConfig | None = None,
     acceleration: float | None = None,
     device: torch.device | str = "cpu",
     multicoil: bool | None = None,
@@ -141,7 +180,7 @@ def cs_reconstruct(
         kspace: complex (S, C, H, W) k-space (C = 1 for single-coil), on any device.
         mask: bool (W,) sampled columns.
         crop: (h, w) output size (fastMRI centre crop of the complex image).
-        config: CS settings.
+        config: CS settings (None = defaults).
         acceleration: picks the default lambda when ``config.lam`` is None; None uses
             the mask's own acceleration W / (sampled columns).
         device: where to compute.
@@ -151,6 +190,7 @@ def cs_reconstruct(
     Returns:
         float32 (S, h, w) magnitude on the CPU.
     """
+    config = config or CSConfig()
     check_inputs(kspace, mask)
     if mask.dim() != 1:
         raise ValueError(f"mask must be (W,), got {tuple(mask.shape)}")
@@ -177,3 +217,38 @@ def zero_filled_combined(kspace: torch.Tensor, mask: torch.Tensor) -> torch.Tens
     """RSS zero-filled image (B, H, W) of masked k-space (B, C, H, W)."""
     img = ifft2c(kspace * batch_mask(mask, kspace.shape[0]))
     return torch.sqrt((img.abs() ** 2).sum(dim=1))
+
+
+def cs_objective(
+    image: torch.Tensor,
+    kspace: torch.Tensor,
+    mask: torch.Tensor,
+    maps: torch.Tensor | None,
+    lam: float | torch.Tensor,
+    wavelet: Wavelet2D,
+    tv: float | torch.Tensor = 0.0,
+) -> torch.Tensor:
+    """Per-slice objective ``1/2 ||M F S x - y||^2 + lam ||W x||_1 + tv TV(x)``.
+
+    Args:
+        image: complex (B, H, W) (or the padded grid of ``wavelet``; k-space uses the
+            top-left (H, W) block).
+        kspace: complex (B, C, H, W) measured k-space (masked here).
+        mask: bool (W,) or (B, W).
+        maps: (B, C, H, W) or None (single coil).
+        lam: absolute l1 weight, scalar or (B,).
+        wavelet: the transform W (its shape is the image grid).
+        tv: absolute isotropic TV weight.
+
+    Returns:
+        (B,) float objective values.
+    """
+    h, w = kspace.shape[-2:]
+    resid = sense_forward(image[..., :h, :w], maps, mask) - kspace * batch_mask(mask, len(image))
+    data = 0.5 * (resid.abs() ** 2).sum(dim=(1, 2, 3))
+    l1 = wavelet.flatten(wavelet.forward(image)).abs().sum(dim=-1)
+    val = data + torch.as_tensor(lam, device=image.device) * l1
+    if torch.any(torch.as_tensor(tv) > 0):
+        tvv = torch.sqrt((grad2d(image).abs() ** 2).sum(dim=1)).sum(dim=(1, 2))
+        val = val + torch.as_tensor(tv, device=image.device) * tvv
+    return val

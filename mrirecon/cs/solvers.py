@@ -37,12 +37,15 @@ class Problem(NamedTuple):
         wavelet: the orthonormal transform W.
         spectrum: True when the variable is the image's orthonormal 2-D DFT (single
             coil, unpadded: A^H A is then a diagonal mask), False for images.
+        diag: when A^H A is diagonal, its diagonal (broadcastable to ``aty``); lets the
+            solvers fuse the gradient step into one pass.
     """
 
     normal: Callable[[torch.Tensor], torch.Tensor]
     aty: torch.Tensor
     wavelet: Wavelet2D
     spectrum: bool = False
+    diag: torch.Tensor | None = None
 
     def analysis(self, u: torch.Tensor) -> list[torch.Tensor]:
         return self.wavelet.forward_spectrum(u) if self.spectrum else self.wavelet.forward(u)
@@ -85,6 +88,7 @@ def fista(
     iterations: int,
     tol: float = 0.0,
     restart: bool = False,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
 ) -> tuple[torch.Tensor, SolveInfo]:
     """FISTA for ``1/2 ||A x - y||^2 + lam ||W x||_1``, batched.
 
@@ -95,6 +99,8 @@ def fista(
         iterations: maximum number of iterations.
         tol: stop when every slice's relative change is below tol (0 = never).
         restart: gradient-based adaptive restart of the momentum per slice.
+        callback: called as ``callback(k, x_k)`` after every iteration (e.g. to log the
+            objective).
 
     Returns:
         the solution (variable domain, like ``problem.aty``) and :class:`SolveInfo`.
@@ -102,24 +108,33 @@ def fista(
     aty = problem.aty
     step = _bcast(1.0 / lipschitz, aty)
     thresh = lam / lipschitz
+    step_aty = step * aty
+    # z - step (A^H A z - A^H y) = step A^H y + z (1 - step diag) when A^H A is diagonal
+    keep = None if problem.diag is None else (1 - step * problem.diag).to(aty.dtype)
     x = torch.zeros_like(aty)
     z = x
     t = torch.ones(aty.shape[0], device=aty.device)
     rel = torch.full_like(t, float("inf"))
     done = 0
     for k in range(iterations):
-        grad = problem.normal(z) - aty
-        x_new = prox_l1_wavelet(problem, z - step * grad, thresh)
+        if keep is not None:
+            v = torch.addcmul(step_aty, z, keep)
+        else:
+            v = torch.addcmul(z + step_aty, problem.normal(z), step, value=-1)
+        x_new = prox_l1_wavelet(problem, v, thresh)
         t_new = (1 + torch.sqrt(1 + 4 * t * t)) / 2
         if restart:
             # Restart where the momentum points uphill: Re<z - x_new, x_new - x> > 0.
             uphill = ((z - x_new).conj() * (x_new - x)).real.sum(dim=(1, 2)) > 0
             t = torch.where(uphill, torch.ones_like(t), t)
             t_new = torch.where(uphill, torch.ones_like(t_new), t_new)
-        z = x_new + _bcast((t - 1) / t_new, aty) * (x_new - x)
+        # z = x_new + (t - 1) / t_new (x_new - x), one fused pass
+        z = torch.lerp(x, x_new, _bcast(1 + (t - 1) / t_new, aty).to(aty.dtype))
         if tol > 0:
             rel = _rel_change(x_new, x)
         x, t, done = x_new, t_new, k + 1
+        if callback is not None:
+            callback(done, x)
         if tol > 0 and bool((rel < tol).all()):
             break
     if tol <= 0 and done:
@@ -134,6 +149,7 @@ def condat_vu(
     iterations: int,
     tv: torch.Tensor,
     tol: float = 0.0,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
 ) -> tuple[torch.Tensor, SolveInfo]:
     """Primal-dual forward-backward for ``1/2 ||A x - y||^2 + lam ||W x||_1 + tv TV(x)``.
 
@@ -148,6 +164,7 @@ def condat_vu(
         iterations: maximum number of iterations.
         tv: (B,) TV weights.
         tol: relative-change stopping tolerance (0 = fixed iterations).
+        callback: called as ``callback(k, x_k)`` after every iteration.
 
     Returns:
         the solution image and :class:`SolveInfo`.
@@ -171,6 +188,8 @@ def condat_vu(
         if tol > 0:
             rel = _rel_change(x_new, x)
         x, done = x_new, k + 1
+        if callback is not None:
+            callback(done, x)
         if tol > 0 and bool((rel < tol).all()):
             break
     return x, SolveInfo(done, rel)

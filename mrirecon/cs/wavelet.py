@@ -80,6 +80,11 @@ def _response(f: torch.Tensor, n: int, shift: int) -> torch.Tensor:
     return (f * torch.polar(torch.ones_like(phase), phase)).sum(-1)
 
 
+def _pair(lo: torch.Tensor, hi: torch.Tensor, n: int, shift: int) -> torch.Tensor:
+    """Low/high responses split into the two folded halves: (2 filters, 2, n/2)."""
+    return torch.stack([_response(lo, n, shift), _response(hi, n, shift)]).view(2, 2, n // 2)
+
+
 class Wavelet2D:
     """Orthonormal periodised multi-level 2-D DWT over the last two dims.
 
@@ -118,8 +123,8 @@ class Wavelet2D:
         self._resp: list[torch.Tensor] = []
         for lev in range(levels):
             n1, n2 = h >> lev, w >> lev
-            rh = torch.stack([_response(lo, n1, shift), _response(hi, n1, shift)]).view(2, 2, n1 // 2)
-            rw = torch.stack([_response(lo, n2, shift), _response(hi, n2, shift)]).view(2, 2, n2 // 2)
+            rh = _pair(lo, hi, n1, shift)
+            rw = _pair(lo, hi, n2, shift)
             # r[jw, ih, p1, q1, p2, q2] -> band 2 jw + ih, quadrant 2 p1 + p2
             r = rh[None, :, :, :, None, None] * rw[:, None, None, None, :, :]
             r = r.reshape(4, 2, n1 // 2, 2, n2 // 2).permute(1, 3, 0, 2, 4) / 2.0
@@ -174,7 +179,8 @@ class Wavelet2D:
             quad = z[:, None] * resp[:, 0]
             for k in range(3):
                 quad.addcmul_(dspec[:, None, k], resp[:, k + 1])
-            z = quad.reshape(-1, 2, 2, n1h, n2h).permute(0, 1, 3, 2, 4).reshape(-1, 2 * n1h, 2 * n2h)
+            z = quad.reshape(-1, 2, 2, n1h, n2h).permute(0, 1, 3, 2, 4)
+            z = z.reshape(-1, 2 * n1h, 2 * n2h)
         return z.reshape(*lead, *self.shape)
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:

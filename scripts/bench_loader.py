@@ -5,7 +5,7 @@ Both read the same fastMRI-format files (synthetic, 640x368 k-space, 320x320 tar
 ISMRMRD header), draw the same fastMRI-seeded 4x random masks, and produce the same
 normalised zero-filled image (checked here). Prints slices/s of each and the ratio.
 
-    python scripts/bench_loader.py [--slices 8] [--repeats 3] [--workers 0]
+    python scripts/bench_loader.py [--slices 8] [--repeats 3] [--workers 0] [--threads 1]
 """
 
 from __future__ import annotations
@@ -55,6 +55,12 @@ def main() -> None:
     ap.add_argument("--slices", type=int, default=8, help="slices per volume (2 volumes per kind)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (DataLoader workers run with 1; also keeps timings stable on a shared machine)",
+    )
     args = ap.parse_args()
 
     import fastmri
@@ -67,7 +73,7 @@ def main() -> None:
     from mrirecon.data.masks import MaskSpec
     from mrirecon.data.transforms import UnetTransform
 
-    torch.set_num_threads(torch.get_num_threads())
+    torch.set_num_threads(args.threads)
     print(
         f"device: CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     )

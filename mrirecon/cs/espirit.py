@@ -42,7 +42,7 @@ class EspiritConfig:
 
     Attributes:
         kernel_width: calibration kernel size (kernel_width along both axes, clipped to
-            the calibration region).
+            half the calibration region along each axis).
         threshold: keep singular vectors with sigma > threshold * sigma_max.
         crop: zero the maps where the top eigenvalue is <= crop (0 = never). sigpy's default is
             0.95; the default here is 0 (maps everywhere) because zeroing the image
@@ -129,7 +129,11 @@ def espirit_from_calibration(
         (B, H, W) float32.
     """
     bsz, ncoil, hc, wc = calib.shape
-    kh, kw = min(config.kernel_width, hc), min(config.kernel_width, wc)
+    # A kernel wider than half the calibration block leaves too few kernel shifts to
+    # separate signal from null space: with 6 ACS columns (8x on 144 columns) a 6-wide
+    # kernel gives maps that wreck CS (SSIM 0.30 vs zero-filled 0.46), 3-wide gives 0.51.
+    kh = min(config.kernel_width, max(2, hc // 2))
+    kw = min(config.kernel_width, max(2, wc // 2))
     if kw < 2 or kh < 2:
         raise ValueError(f"calibration region {hc}x{wc} is too small for ESPIRiT kernels")
     dev = calib.device

@@ -7,7 +7,6 @@ centre-cropped to (w, w), w the target width (fastMRI's evaluate rule; a no-op f
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from collections import defaultdict
@@ -21,7 +20,7 @@ import numpy as np
 
 from mrirecon.data.dataset import TARGET_KEYS, list_h5
 from mrirecon.fft import center_crop
-from mrirecon.io import atomic_write, read_attrs, read_reconstruction
+from mrirecon.io import read_attrs, read_reconstruction, write_csv_rows
 from mrirecon.metrics import volume_metrics
 
 __all__ = ["VolumeScore", "EvalResult", "evaluate_folders", "summarize", "write_csv", "read_target"]
@@ -181,21 +180,18 @@ def format_summary(scores: Sequence[VolumeScore]) -> str:
 
 def write_csv(path: str | os.PathLike[str], scores: Sequence[VolumeScore]) -> Path:
     """Write the per-volume table atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(CSV_FIELDS)
-            for s in scores:
-                w.writerow(
-                    [
-                        s.file,
-                        s.acquisition,
-                        f"{s.acceleration:g}",
-                        f"{s.nmse:.8g}",
-                        f"{s.psnr:.8g}",
-                        f"{s.ssim:.8g}",
-                    ]
-                )
-    return path
+    return write_csv_rows(
+        path,
+        CSV_FIELDS,
+        (
+            [
+                s.file,
+                s.acquisition,
+                f"{s.acceleration:g}",
+                f"{s.nmse:.8g}",
+                f"{s.psnr:.8g}",
+                f"{s.ssim:.8g}",
+            ]
+            for s in scores
+        ),
+    )

@@ -10,9 +10,10 @@ the destination folder and renamed, so a killed job never leaves a half-written 
 from __future__ import annotations
 
 import contextlib
+import csv
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,20 @@ def is_complete(path: str | os.PathLike[str]) -> bool:
             return bool(hf.attrs.get(COMPLETE_ATTR, False)) and RECON_KEY in hf
     except OSError:
         return False
+
+
+def write_csv_rows(
+    path: str | os.PathLike[str], header: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> Path:
+    """Write a CSV table atomically (parent folders created): a header, then the rows."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+    return path
 
 
 def check_writable(folder: str | os.PathLike[str]) -> Path:

@@ -120,6 +120,14 @@ def sc_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _torch_threads():
-    torch.manual_seed(0)
+def _one_thread():
+    """One intra-op thread for every test.
+
+    The tests' tensors are small, so extra threads buy nothing, and on a shared 2-core
+    machine two OpenMP threads spin on a busy core and make tiny ops 10-20x slower.
+    One thread also keeps results bitwise comparable with subprocess runs.
+    """
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
+    torch.set_num_threads(old)

@@ -9,15 +9,6 @@ from mrirecon.cs.config import CSConfig, config_from_dict, load_config, save_con
 from mrirecon.cs.recon import cs_reconstruct, solve_batch
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on shared cores, OpenMP spinning makes two threads far slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _data(coils=2, h=32, w=32):
     g = torch.Generator().manual_seed(0)
     k = torch.randn((2, coils, h, w), generator=g, dtype=torch.complex64)

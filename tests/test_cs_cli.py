@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
 import yaml
 
 from mrirecon.cli import main
 from mrirecon.cs.config import load_config
 from tests.conftest import make_volume, write_fastmri
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_cs_tune_writes_config(tmp_path, capsys):

@@ -17,15 +17,6 @@ from mrirecon.metrics import ssim
 FNAME = "tugraz_brain_t2_4ch.h5"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on shared cores, OpenMP spinning makes two threads far slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _scan():
     with h5py.File(asset_path(FNAME), "r") as hf:
         return torch.from_numpy(hf["kspace"][()]), hf["reconstruction_rss"][()]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from mrirecon.cs.operators import (
@@ -14,15 +13,6 @@ from mrirecon.cs.operators import (
     sense_forward,
 )
 from mrirecon.cs.wavelet import Wavelet2D
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on shared cores, OpenMP spinning makes two threads far slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _rand(shape, seed):

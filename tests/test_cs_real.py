@@ -18,15 +18,6 @@ FNAME = "tugraz_brain_t2_4ch.h5"
 CASES = [(0.08, 4.0), (0.04, 8.0)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on shared cores, OpenMP spinning makes two threads far slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _case(cf, acc):
     with h5py.File(asset_path(FNAME), "r") as hf:
         k, target = torch.from_numpy(hf["kspace"][()]), hf["reconstruction_rss"][()]

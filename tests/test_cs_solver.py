@@ -12,15 +12,6 @@ from mrirecon.cs.wavelet import Wavelet2D, soft_threshold
 from mrirecon.fft import fft2c, ifft2c
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on shared cores, OpenMP spinning makes two threads far slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _rand(shape, seed):
     g = torch.Generator().manual_seed(seed)
     return torch.randn(shape, generator=g, dtype=torch.complex64)

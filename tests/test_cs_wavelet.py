@@ -9,15 +9,6 @@ import torch
 from mrirecon.cs.wavelet import WAVELETS, Wavelet2D, filters, soft_threshold
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on shared cores, OpenMP spinning makes two threads far slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _rand(shape, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.randn(shape, generator=g, dtype=torch.complex64)

@@ -85,15 +85,6 @@ def data_root(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Single intra-op thread: fast on shared cores and bitwise-comparable with subprocesses."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _env() -> dict[str, str]:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
@@ -106,7 +97,7 @@ def _step_losses(run_dir: Path) -> dict[int, float]:
     return {r["step"]: r["loss"] for r in read_metrics(run_dir / "metrics.jsonl", "step")}
 
 
-def test_overfit_real_slices_lowers_l1_5x(data_root, one_thread):
+def test_overfit_real_slices_lowers_l1_5x(data_root):
     ds = SliceDataset(
         data_root / "val", transform=UnetTransform(MaskSpec("random", (0.08,), (4.0,)))
     )
@@ -135,7 +126,7 @@ def test_overfit_real_slices_lowers_l1_5x(data_root, one_thread):
     assert losses[0] / min(losses[-5:]) >= 5.0, (losses[0], losses[-5:])
 
 
-def test_fit_writes_run_and_validation_matches_offline_metrics(data_root, tmp_path, one_thread):
+def test_fit_writes_run_and_validation_matches_offline_metrics(data_root, tmp_path):
     cfg = load_config(REPO / "configs" / "demo.yaml", [*TINY, "run.epochs=2", "run.val_every=1"])
     res = fit(cfg, data_root, tmp_path / "run")
     run = tmp_path / "run"
@@ -160,7 +151,7 @@ def test_fit_writes_run_and_validation_matches_offline_metrics(data_root, tmp_pa
         fit(cfg, data_root, run)
 
 
-def test_nan_loss_stops_and_keeps_last_checkpoint(data_root, tmp_path, one_thread, monkeypatch):
+def test_nan_loss_stops_and_keeps_last_checkpoint(data_root, tmp_path, monkeypatch):
     cfg = load_config(None, [*TINY, "run.epochs=1"])
     run = tmp_path / "run"
     fit(cfg, data_root, run)
@@ -239,7 +230,7 @@ def _fit_in_child(cfg, data_root: Path, out: Path) -> None:
     fit(cfg, data_root, out)
 
 
-def test_resume_after_sigkill_matches_uninterrupted(data_root, ref_run, tmp_path, one_thread):
+def test_resume_after_sigkill_matches_uninterrupted(data_root, ref_run, tmp_path):
     ref = _step_losses(ref_run)
     assert len(ref) == 4 * EPOCHS
     killed = tmp_path / "killed"

@@ -40,15 +40,6 @@ CONFIGS = sorted(
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: these tiny ops are overhead-bound, and 2 threads on shared cores spin."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 # ---------------------------------------------------------------- config
 
 

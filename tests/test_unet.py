@@ -9,15 +9,6 @@ import torch
 from mrirecon.models import NORMS, Unet, UnetConfig
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: these tiny ops are overhead-bound, and 2 threads on shared cores spin."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def test_gradcheck_tiny_unet_float64():
     torch.manual_seed(0)
     net = Unet(1, 1, chans=2, num_pool_layers=2, norm="group", num_groups=2).double()

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
-from mrirecon.io import atomic_write
+from mrirecon.io import write_csv_rows
 
 __all__ = [
     "METRICS",
@@ -92,18 +92,22 @@ class PairedDiff(NamedTuple):
 
 def write_metrics_csv(path: str | os.PathLike[str], rows: Iterable[Row]) -> Path:
     """Write the per-volume table (one line per file, method and acceleration), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(CSV_FIELDS)
-            for r in rows:
-                w.writerow(
-                    [r.file, r.method, f"{r.acceleration:g}", f"{r.nmse:.8g}", f"{r.psnr:.8g}",
-                     f"{r.ssim:.8g}", r.dataset]
-                )  # fmt: skip
-    return path
+    return write_csv_rows(
+        path,
+        CSV_FIELDS,
+        (
+            [
+                r.file,
+                r.method,
+                f"{r.acceleration:g}",
+                f"{r.nmse:.8g}",
+                f"{r.psnr:.8g}",
+                f"{r.ssim:.8g}",
+                r.dataset,
+            ]
+            for r in rows
+        ),
+    )
 
 
 def read_metrics_csv(path: str | os.PathLike[str]) -> list[Row]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import warnings
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,6 +23,8 @@ from typing import Any, NamedTuple
 import h5py
 import numpy as np
 import torch.utils.data
+
+from mrirecon.data.header import Header, parse_header, recon_crop
 
 __all__ = [
     "DataError",
@@ -36,28 +37,16 @@ __all__ = [
     "check_finite",
     "SliceDataset",
     "TARGET_KEYS",
+    "parse_header",
+    "recon_crop",
 ]
 
-ISMRMRD_NS = "http://www.ismrm.org/ISMRMRD"
 # The target each kind of file is scored against (fastMRI: esc single-coil, rss multi-coil).
 TARGET_KEYS = {False: "reconstruction_esc", True: "reconstruction_rss"}
 
 
 class DataError(ValueError):
     """A file that cannot be used; the message names the file and the reason."""
-
-
-class Header(NamedTuple):
-    """The parts of the ISMRMRD header that reconstruction needs (fastmri 0.3.0 rules).
-
-    ``padding_left``/``padding_right`` bound the acquired phase-encode columns:
-    ``padding_left = enc_y // 2 - center`` and ``padding_right = padding_left + maximum + 1``.
-    """
-
-    encoding_size: tuple[int, int, int]
-    recon_size: tuple[int, int, int]
-    padding_left: int
-    padding_right: int
 
 
 class VolumeInfo(NamedTuple):
@@ -92,40 +81,6 @@ class RawSlice(NamedTuple):
     file_mask: np.ndarray | None
     info: VolumeInfo
     slice_idx: int
-
-
-def _xml_int(root: ET.Element, path: Sequence[str]) -> int:
-    query = "." + "".join(f"//{{{ISMRMRD_NS}}}{p}" for p in path)
-    node = root.find(query)
-    if node is None or node.text is None:
-        raise ValueError(f"ismrmrd_header has no {'/'.join(path)}")
-    return int(node.text)
-
-
-def parse_header(xml: bytes | str) -> Header:
-    """Parse encoded size, recon size and phase-encode limits from an ISMRMRD header."""
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as exc:
-        raise ValueError(f"ismrmrd_header is not valid XML ({exc})") from None
-    enc = tuple(_xml_int(root, ["encoding", "encodedSpace", "matrixSize", a]) for a in "xyz")
-    rec = tuple(_xml_int(root, ["encoding", "reconSpace", "matrixSize", a]) for a in "xyz")
-    lims = ["encoding", "encodingLimits", "kspace_encoding_step_1"]
-    center = _xml_int(root, [*lims, "center"])
-    maximum = _xml_int(root, [*lims, "maximum"]) + 1
-    left = enc[1] // 2 - center
-    return Header(enc, rec, left, left + maximum)  # type: ignore[arg-type]
-
-
-def recon_crop(width: int, recon_size: tuple[int, int]) -> tuple[int, int]:
-    """The crop fastMRI applies to the image: the recon size, or (W, W) for narrow images.
-
-    fastMRI's U-Net transform crops to (W, W) when the image width W is smaller than the
-    recon width (brain FLAIR files with 203 columns).
-    """
-    if width < recon_size[1]:
-        return (width, width)
-    return recon_size
 
 
 def _attrs(obj: h5py.File) -> dict[str, Any]:

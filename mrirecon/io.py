@@ -72,6 +72,18 @@ def _attr_value(value: Any) -> Any:
     return value
 
 
+def _checked_recon(path: str | os.PathLike[str], recon: np.ndarray) -> np.ndarray:
+    """The reconstruction as an array, or a one-line error: it must be real, (S, h, w), finite."""
+    recon = np.asarray(recon)
+    if recon.ndim != 3 or np.iscomplexobj(recon):
+        raise ValueError(
+            f"{path}: reconstruction must be real (S, h, w), got {recon.dtype} {recon.shape}"
+        )
+    if not np.isfinite(recon).all():
+        raise ValueError(f"{path}: reconstruction contains NaN/Inf; not written")
+    return recon
+
+
 def write_reconstruction(
     path: str | os.PathLike[str],
     recon: np.ndarray,
@@ -91,13 +103,7 @@ def write_reconstruction(
     Returns:
         the written path.
     """
-    recon = np.asarray(recon)
-    if recon.ndim != 3 or np.iscomplexobj(recon):
-        raise ValueError(
-            f"{path}: reconstruction must be real (S, h, w), got {recon.dtype} {recon.shape}"
-        )
-    if not np.isfinite(recon).all():
-        raise ValueError(f"{path}: reconstruction contains NaN/Inf; not written")
+    recon = _checked_recon(path, recon)
     path = Path(path)
     with atomic_write(path) as tmp:
         with h5py.File(tmp, "w") as hf:
@@ -257,13 +263,7 @@ def write_nifti(
         raise ValueError(
             "NIfTI output needs nibabel: pip install 'mrirecon[nifti]' (or pip install nibabel)"
         ) from None
-    recon = np.asarray(recon)
-    if recon.ndim != 3 or np.iscomplexobj(recon):
-        raise ValueError(
-            f"{path}: reconstruction must be real (S, h, w), got {recon.dtype} {recon.shape}"
-        )
-    if not np.isfinite(recon).all():
-        raise ValueError(f"{path}: reconstruction contains NaN/Inf; not written")
+    recon = _checked_recon(path, recon)
     data = np.ascontiguousarray(recon[:, ::-1, :].transpose(2, 1, 0), dtype=np.float32)
     img = nib.Nifti1Image(data, nifti_affine(data.shape, voxel_size))
     img.header.set_xyzt_units("mm")

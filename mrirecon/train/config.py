@@ -260,17 +260,23 @@ def _coerce(where: str, tp: Any, value: Any) -> Any:
     raise ValueError(f"{where}: unsupported type {tp}")
 
 
+def _reject_unknown(raw: dict[str, Any], cls: type) -> tuple[str, list[str]] | None:
+    """(first unknown key, valid field names) if ``raw`` has a key ``cls`` lacks, else None."""
+    valid = [f.name for f in fields(cls)]
+    unknown = sorted(set(raw) - set(valid))
+    return (unknown[0], valid) if unknown else None
+
+
 def _section_from_dict(cls: type, name: str, raw: Any) -> Any:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ValueError(f"section {name!r} must be a mapping, got {raw!r}")
     hints = typing.get_type_hints(cls)
-    valid = [f.name for f in fields(cls)]
-    unknown = sorted(set(raw) - set(valid))
-    if unknown:
+    bad = _reject_unknown(raw, cls)
+    if bad is not None:
         raise ValueError(
-            f"unknown key {name}.{unknown[0]}; valid keys in {name!r}: {', '.join(valid)}"
+            f"unknown key {name}.{bad[0]}; valid keys in {name!r}: {', '.join(bad[1])}"
         )
     kwargs = {k: _coerce(f"{name}.{k}", hints[k], v) for k, v in raw.items()}
     return cls(**kwargs)
@@ -283,12 +289,9 @@ def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
     if not isinstance(raw, dict):
         raise ValueError(f"a config must be a mapping of sections, got {type(raw).__name__}")
     hints = typing.get_type_hints(TrainConfig)
-    valid = [f.name for f in fields(TrainConfig)]
-    unknown = sorted(set(raw) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"unknown config section {unknown[0]!r}; valid sections: {', '.join(valid)}"
-        )
+    bad = _reject_unknown(raw, TrainConfig)
+    if bad is not None:
+        raise ValueError(f"unknown config section {bad[0]!r}; valid sections: {', '.join(bad[1])}")
     return TrainConfig(**{k: _section_from_dict(hints[k], k, v) for k, v in raw.items()})
 
 

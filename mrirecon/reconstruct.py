@@ -1,100 +1,60 @@
 """Batch reconstruction of a folder: one output file per input, isolated per-file failures.
 
-The loop streams volume by volume (memory bounded by one volume), skips outputs that
-are already complete (resume), writes each output atomically, and records what went
-wrong with each bad file without stopping the others. Methods plug in through
-:data:`METHODS`: a method maps one volume's k-space and mask to a magnitude volume.
+The loop streams volume by volume (memory bounded by one volume), writes each output
+atomically (temporary file, then rename), and records what went wrong with each bad
+file without stopping the others. Which method runs is a typed
+:class:`~mrirecon.methods.MethodSpec`; how outputs are stored is an
+:class:`~mrirecon.io.Writer`.
+
+Rerun rules (resume is keyed on settings, not on file names):
+
+- every output carries the settings that made it (method and its own settings, such as
+  the checkpoint's SHA-256 or the resolved CS config; mask type, accelerations, centre
+  fractions and seed) as the JSON attribute ``settings``;
+- a finished output made with the same settings is kept (reported "already complete");
+- a finished output made with other settings stops the run before anything is
+  reconstructed, with one line naming the file and the settings that differ: pass
+  ``--overwrite`` to redo such files, or choose another output folder;
+- leftover temporary files of an earlier, killed run are removed.
+
+Only the project's data errors (:class:`~mrirecon.errors.DataError`) and I/O errors
+(``OSError``) fail a single file; anything else is a bug and stops the run.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
+import json
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from mrirecon import __version__
-from mrirecon.data.dataset import (
-    DataError,
-    VolumeInfo,
-    inspect_file,
-    list_h5,
-    read_volume,
-    recon_crop,
-)
+from mrirecon.data.dataset import VolumeInfo, inspect_file, list_h5, read_volume, recon_crop
 from mrirecon.data.masks import Mask, MaskSpec, seeded_file_rng
-from mrirecon.data.transforms import select_mask, zero_filled
-from mrirecon.io import check_writable, is_complete, write_reconstruction
+from mrirecon.data.transforms import select_mask
+from mrirecon.device import resolve_device
+from mrirecon.errors import ConfigError, DataError
+from mrirecon.io import Writer, check_writable, make_writer, remove_stale_temps
+from mrirecon.methods import MethodSpec, ReconMethod, Volume, ZeroFilledSpec
 
 __all__ = [
-    "Volume",
-    "ReconMethod",
-    "METHODS",
-    "register_method",
     "ReconJob",
     "ReconReport",
     "reconstruct_folder",
     "volume_mask",
+    "load_volume",
     "shard",
+    "job_settings",
+    "check_output_folder",
 ]
 
-
-class Volume(NamedTuple):
-    """One volume ready to reconstruct.
-
-    Attributes:
-        info: the file's description.
-        kspace: complex64 tensor (S, C, H, W), already masked.
-        mask: bool tensor (W,), the columns used.
-        crop: (h, w) output size.
-        mask_info: how the mask was made.
-    """
-
-    info: VolumeInfo
-    kspace: torch.Tensor
-    mask: torch.Tensor
-    crop: tuple[int, int]
-    mask_info: Mask
-
-
-class ReconMethod(Protocol):
-    """A reconstruction method: one masked volume in, (S, h, w) float32 magnitude out."""
-
-    name: str
-
-    def __call__(self, volume: Volume, device: torch.device) -> np.ndarray: ...
-
-    def provenance(self) -> dict[str, Any]: ...
-
-
-class ZeroFilled:
-    """Inverse FFT of the zero-filled k-space, cropped; magnitude (RSS for multi-coil)."""
-
-    name = "zero-filled"
-
-    def __call__(self, volume: Volume, device: torch.device) -> np.ndarray:
-        k = volume.kspace.to(device)
-        out = zero_filled(k, volume.mask.to(device), volume.crop, volume.info.multicoil)
-        return out.cpu().numpy().astype(np.float32)
-
-    def provenance(self) -> dict[str, Any]:
-        return {}
-
-
-# Factories: name -> callable(options) returning a ReconMethod. unet and cs register here.
-METHODS: dict[str, Callable[..., ReconMethod]] = {"zero-filled": lambda **_: ZeroFilled()}
-
-
-def register_method(name: str, factory: Callable[..., ReconMethod]) -> None:
-    """Make ``factory(**options)`` available as ``reconstruct --method name``."""
-    METHODS[name] = factory
+SETTINGS_ATTR = "settings"
 
 
 @dataclass(frozen=True)
@@ -103,22 +63,24 @@ class ReconJob:
 
     Attributes:
         input_dir: folder of fastMRI .h5 files (or explicit ``files``).
-        output_dir: where submission files go (created if missing).
-        method: key of :data:`METHODS`.
+        output_dir: where outputs go (created if missing); never the input folder or
+            inside it.
+        method: the method's spec.
         mask: masks for fully sampled inputs; files with their own ``mask`` use it.
         seed: None uses fastMRI's per-file validation seeding (reproducible,
             comparable with published numbers); an int draws masks from
             ``seeded_file_rng(seed, file name)`` instead.
         device: torch device string.
-        overwrite: redo files whose output is already complete.
+        overwrite: redo files whose output already exists (whatever its settings).
         files: explicit input files instead of every .h5 in ``input_dir``.
         rank/world_size: this process's share of the files (torchrun sharding).
-        method_options: keyword options for the method factory.
+        output_format: ``h5`` (fastMRI submission files) or ``nifti``.
+        progress: draw a progress bar.
     """
 
     input_dir: Path
     output_dir: Path
-    method: str = "zero-filled"
+    method: MethodSpec = field(default_factory=ZeroFilledSpec)
     mask: MaskSpec | None = MaskSpec("random", (0.08,), (4.0,))
     seed: int | None = None
     device: str = "cpu"
@@ -126,7 +88,7 @@ class ReconJob:
     files: tuple[Path, ...] = ()
     rank: int = 0
     world_size: int = 1
-    method_options: dict[str, Any] = field(default_factory=dict)
+    output_format: str = "h5"
     progress: bool = True
 
 
@@ -148,7 +110,7 @@ class ReconReport:
 def shard(files: Sequence[Path], rank: int, world_size: int) -> list[Path]:
     """This rank's disjoint share of the files (round robin over the sorted list)."""
     if not 0 <= rank < world_size:
-        raise ValueError(f"rank {rank} outside world size {world_size}")
+        raise ConfigError(f"rank {rank} outside world size {world_size}")
     return list(files)[rank::world_size]
 
 
@@ -158,7 +120,16 @@ def volume_mask(
     file_mask: np.ndarray | None,
     seed: int | None,
 ) -> Mask:
-    """The mask for a whole volume: the file's own, or ``spec`` seeded per file name."""
+    """The mask for a whole volume: the file's own, or ``spec`` seeded per file name.
+
+    Raises:
+        DataError: ``spec`` cannot be met for this file's width.
+    """
+    if file_mask is None and spec is not None:
+        try:
+            spec.check_width(info.kspace_shape[-1])
+        except ValueError as exc:
+            raise DataError(f"{info.path}: {exc}") from None
     rng = None if seed is None else seeded_file_rng(seed, info.fname)
     return select_mask(spec, info.kspace_shape[-1], info.fname, file_mask, rng)
 
@@ -175,20 +146,37 @@ def load_volume(info: VolumeInfo, spec: MaskSpec | None, seed: int | None) -> Vo
     return Volume(info, k, mask_t, tuple(crop), m)
 
 
-def file_hash(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file, hex (used to record which checkpoint produced an output)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def job_settings(job: ReconJob) -> dict[str, Any]:
+    """The settings that make an output what it is (stored in it; compared on reruns)."""
+    return {
+        "method": job.method.name,
+        **job.method.settings(),
+        "mask": None if job.mask is None else asdict(job.mask),
+        "seed": job.seed,
+    }
 
 
-def _attrs(job: ReconJob, vol: Volume, method: ReconMethod) -> dict[str, Any]:
+def _settings_json(settings: dict[str, Any]) -> str:
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"))
+
+
+def _differences(stored: Any, current: dict[str, Any]) -> list[str]:
+    """Names of the settings that differ between an existing output and this run."""
+    try:
+        old = json.loads(stored) if isinstance(stored, str) else None
+    except ValueError:
+        old = None
+    if not isinstance(old, dict):
+        return ["settings (none recorded)"]
+    new = json.loads(_settings_json(current))
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def _attrs(job: ReconJob, vol: Volume, method: ReconMethod, settings: str) -> dict[str, Any]:
     m = vol.mask_info
     from_file = vol.info.has_mask
     attrs: dict[str, Any] = {
-        "method": method.name,
+        "method": job.method.name,
         "mask_type": "file" if from_file else (job.mask.kind if job.mask else "none"),
         "acceleration": float(vol.info.attrs.get("acceleration", 0.0))
         if from_file
@@ -203,47 +191,91 @@ def _attrs(job: ReconJob, vol: Volume, method: ReconMethod) -> dict[str, Any]:
         if key in vol.info.attrs:
             attrs[key] = vol.info.attrs[key]
     attrs.update(method.provenance())
+    attrs[SETTINGS_ATTR] = settings
     return attrs
 
 
-def reconstruct_folder(job: ReconJob, writer: Callable[..., Path] | None = None) -> ReconReport:
+def check_output_folder(output_dir: Path, input_dirs: Sequence[Path]) -> None:
+    """Refuse an output folder that is, or lies inside, an input folder (it would mix
+    outputs with inputs, and an output named like its input would replace it).
+
+    Raises:
+        ConfigError: one line naming both folders.
+    """
+    out = Path(output_dir).resolve()
+    for folder in input_dirs:
+        src = Path(folder).resolve()
+        if out == src or src in out.parents:
+            raise ConfigError(
+                f"{output_dir}: the output folder is or lies inside the input folder {folder}; "
+                "choose an output folder outside it"
+            )
+
+
+def _plan(
+    job: ReconJob, files: Sequence[Path], out_dir: Path, writer: Writer, settings: str
+) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """(input, output) pairs to do and inputs already done; refuses stale outputs."""
+    todo, done, stale = [], [], []
+    current = json.loads(settings)
+    for path in files:
+        out = out_dir / writer.output_name(path)
+        attrs = None if job.overwrite else writer.finished_attrs(out)
+        if attrs is None:
+            todo.append((path, out))
+        elif attrs.get(SETTINGS_ATTR) == settings:
+            done.append(path)
+        else:
+            stale.append((out, _differences(attrs.get(SETTINGS_ATTR), current)))
+    if stale:
+        out, diff = stale[0]
+        more = f" (and {len(stale) - 1} more file(s))" if len(stale) > 1 else ""
+        raise ConfigError(
+            f"{out}: made with different {', '.join(diff)}{more}; "
+            "use --overwrite to redo it or choose another output folder"
+        )
+    return todo, done
+
+
+def reconstruct_folder(job: ReconJob, method: ReconMethod | None = None) -> ReconReport:
     """Reconstruct every input file of ``job``; never stops on a bad file.
 
     Args:
         job: the job description.
-        writer: ``writer(path, recon, attrs, mask)``; defaults to
-            :func:`mrirecon.io.write_reconstruction`.
+        method: the already built method of ``job.method`` (built here when None).
 
     Returns:
         the :class:`ReconReport` (check ``.ok``).
+
+    Raises:
+        ConfigError: unusable folders, or outputs made with other settings.
+        DataError: no input files.
     """
-    if job.method not in METHODS:
-        raise ValueError(f"unknown method {job.method!r}; choose from {sorted(METHODS)}")
+    device = resolve_device(job.device)
     files = list(job.files) if job.files else list_h5(job.input_dir)
     if not files:
         raise DataError(f"{job.input_dir}: no .h5 files found")
+    check_output_folder(job.output_dir, [job.input_dir, *{Path(f).parent for f in files}])
     out_dir = check_writable(job.output_dir)
-    method = METHODS[job.method](**job.method_options)
-    device = torch.device(job.device)
-    writer = writer or write_reconstruction
-    report = ReconReport()
+    remove_stale_temps(out_dir)
+    writer = make_writer(job.output_format, job.input_dir)
+    settings = _settings_json(job_settings(job))
+    todo, done = _plan(
+        job, shard(sorted(files), job.rank, job.world_size), out_dir, writer, settings
+    )
+    report = ReconReport(skipped=done)
     start = time.perf_counter()
-    mine = shard(sorted(files), job.rank, job.world_size)
-    bar = tqdm(mine, desc=f"{job.method}", unit="vol", disable=not job.progress)
-    for path in bar:
-        # A writer may name its own outputs (NIfTI) and say when one is finished.
-        out = out_dir / getattr(writer, "output_name", lambda p: p.name)(path)
-        if not job.overwrite and getattr(writer, "is_complete", is_complete)(out):
-            report.skipped.append(path)
-            continue
+    if todo and method is None:
+        method = job.method.build()
+    bar = tqdm(todo, desc=job.method.name, unit="vol", disable=not job.progress)
+    for path, out in bar:
         try:
             info = inspect_file(path)
             vol = load_volume(info, job.mask, job.seed)
-            recon = method(vol, device)
-            writer(out, recon, _attrs(job, vol, method), vol.mask.numpy())
-        except (ValueError, OSError, RuntimeError) as exc:
-            msg = str(exc)
-            reason = msg.removeprefix(f"{path}: ")
+            recon = method(vol, device)  # type: ignore[misc]
+            writer.write(out, recon, _attrs(job, vol, method, settings), vol.mask.numpy())  # type: ignore[arg-type]
+        except (DataError, OSError) as exc:
+            reason = str(exc).removeprefix(f"{path}: ")
             report.failed.append((path, reason))
             bar.write(f"FAILED {path}: {reason}")
             continue

@@ -33,10 +33,11 @@ import torch
 
 from mrirecon.cs.config import CSConfig
 from mrirecon.cs.operators import sense_adjoint
-from mrirecon.cs.recon import cs_reconstruct, solve_batch, zero_filled_combined
+from mrirecon.cs.recon import cs_reconstruct, solve_batch
 from mrirecon.data.assets import asset_path
 from mrirecon.data.masks import MaskSpec, eval_rng
 from mrirecon.data.synth import SynthConfig, make_volume
+from mrirecon.data.transforms import zero_filled
 from mrirecon.fft import center_crop
 from mrirecon.metrics import ssim
 
@@ -99,7 +100,7 @@ def run_case(case: Case, iterations: int, device: torch.device, batch: int) -> d
     crop = case.target.shape[-2:]
     cfg = CSConfig(iterations=iterations, batch_size=batch)
     lam = cfg.lam_for(case.acc)
-    zf = center_crop(zero_filled_combined(k, mask), crop).numpy()
+    zf = zero_filled(k, mask, crop).numpy()
 
     # ours, end to end (maps included)
     cs_reconstruct(k[:1], mask, crop, cfg.replace(iterations=2), case.acc, device, case.multicoil)

@@ -14,7 +14,7 @@ from mrirecon.data.dataset import SliceDataset
 from mrirecon.data.masks import MaskSpec
 from mrirecon.data.transforms import UnetTransform
 from mrirecon.io import read_attrs, read_reconstruction
-from mrirecon.methods import unet_inference
+from mrirecon.methods.unet import unet_inference
 from mrirecon.metrics import volume_metrics
 from mrirecon.reconstruct import ReconJob, reconstruct_folder
 from tests.recon_utils import data_folder, tiny_checkpoint

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mrirecon.report import comparison_pairs
+from mrirecon.methods import comparison_pairs
 from mrirecon.report.figures import PanelSlice, box_figure, panel_figure
 from mrirecon.report.html import Figure, render_html
 from mrirecon.report.stats import (

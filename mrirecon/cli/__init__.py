@@ -1,9 +1,11 @@
 """The ``mrirecon`` command: a thin argparse front over the package's modules.
 
 Each subcommand lives in its own module under ``mrirecon.cli`` and exposes
-``register(subparsers)``; handlers return an exit code. Errors that users can fix
-(bad files, bad options) are raised as ``ValueError``/``OSError`` and printed as one
-line, never a traceback.
+``register(subparsers)``; handlers return an exit code and only wire options to the
+package's functions. Errors that users can fix (bad files, options, configs,
+checkpoints: :class:`~mrirecon.errors.MrireconError` and other ``ValueError``; ``OSError``)
+are printed as one line, never a traceback. Any other exception is a bug: it keeps its
+traceback, followed by a one-line hint to report it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from collections.abc import Sequence
 
 from mrirecon import __version__
@@ -48,7 +51,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mrirecon: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, RuntimeError) as exc:
+    except (ValueError, OSError) as exc:  # MrireconError is a ValueError
         print(f"mrirecon {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except Exception:
+        traceback.print_exc()
+        print(
+            f"mrirecon {args.command}: internal error (a bug in mrirecon {__version__}); "
+            "please report it with the command line and the traceback above",
+            file=sys.stderr,
+        )
+        return 2
     return int(code or 0)

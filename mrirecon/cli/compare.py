@@ -6,15 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
-from mrirecon.cli.reconstruct import add_mask_args
+from mrirecon.cli.reconstruct import add_mask_args, add_method_args, mask_spec, method_options
+from mrirecon.methods import make_spec, method_names
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compare",
-        help="zero-filled vs CS vs U-Net on identical masks: metrics.csv, summary.md, report.html",
+        help="every method on identical masks: metrics.csv, summary.md, report.html",
         description="Reconstruct every file of the data folders with each method at each "
         "acceleration (same mask per file for all methods), score them against the targets "
         "and write metrics.csv, summary.md, figures/ and a self-contained report.html. "
@@ -27,22 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="folder(s) of fastMRI files with targets",
     )
-    p.add_argument("--checkpoint", type=Path, default=None, help="U-Net checkpoint or run folder")
     p.add_argument("--out", type=Path, required=True, help="report folder")
-    add_mask_args(p, accelerations=(4.0, 8.0), center_fractions=())
+    add_method_args(p)
+    add_mask_args(p, accelerations=(4.0, 8.0))
     p.add_argument(
         "--methods",
         nargs="+",
-        default=["zero-filled", "cs", "unet"],
-        help="methods to compare, in report order (default: zero-filled cs unet)",
-    )
-    p.add_argument("--cs-config", type=Path, default=None, help="CS YAML config")
-    p.add_argument(
-        "--cs-set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a CS setting (repeatable), e.g. --cs-set iterations=50",
+        default=method_names(),
+        help=f"methods to compare, in report order (default: {' '.join(method_names())})",
     )
     p.add_argument(
         "--panels",
@@ -57,33 +48,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def parse_sets(items: list[str]) -> dict[str, object]:
-    """``KEY=VALUE`` strings (values parsed as YAML) as a dict."""
-    out: dict[str, object] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--cs-set expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
-    from mrirecon import methods as _methods  # noqa: F401  (registers unet and cs)
-    from mrirecon.compare import CompareConfig, fastmri_pairs, run_compare
+    from mrirecon.compare import CompareConfig, run_compare
 
+    options = method_options(args)
     cfg = CompareConfig(
         data=tuple(args.data),
         out=args.out,
-        checkpoint=args.checkpoint,
-        accelerations=tuple(float(a) for a in args.accelerations),
-        center_fractions=fastmri_pairs(args.accelerations, args.center_fractions),
-        mask_kind=args.mask_type,
+        methods=tuple(make_spec(name, options) for name in args.methods),
+        mask=mask_spec(args),
         seed=args.seed,
-        methods=tuple(args.methods),
         device=args.device,
-        cs_config=args.cs_config,
-        cs_options=parse_sets(args.cs_set),
         panels=tuple(args.panels),
         overwrite=args.overwrite,
         progress=not args.no_progress,

@@ -45,12 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_tune(args: argparse.Namespace) -> int:
-    from mrirecon.cs.config import CSConfig, load_config, save_config
+    from mrirecon.cs.config import load_cs_config, save_cs_config
     from mrirecon.cs.tune import DEFAULT_GRID, tune_lambda, tuned_config, tuning_record
 
-    config = load_config(args.config) if args.config else CSConfig()
-    if args.iterations is not None:
-        config = config.replace(iterations=args.iterations)
+    sets = [] if args.iterations is None else [f"iterations={args.iterations}"]
+    config = load_cs_config(args.config, sets, flag="--iterations")
     pairs = parse_pairs(args.center_fractions, args.accelerations)
 
     def log(msg: str) -> None:
@@ -70,7 +69,7 @@ def run_tune(args: argparse.Namespace) -> int:
         log=log,
     )
     tuned = tuned_config(config, result)
-    save_config(tuned, args.out, extra=tuning_record(result, args.data, pairs, args.mask_type))
+    save_cs_config(tuned, args.out, extra=tuning_record(result, args.data, pairs, args.mask_type))
     for acc, lam in sorted(result.lams.items()):
         best = result.scores[acc][lam]
         print(

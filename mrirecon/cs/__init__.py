@@ -2,8 +2,8 @@
 
 Public API:
 
-- :class:`CSConfig` / :class:`EspiritConfig`: frozen settings; :func:`load_config`,
-  :func:`save_config` for their YAML form.
+- :class:`CSConfig` / :class:`EspiritConfig`: frozen settings; :func:`load_cs_config`,
+  :func:`save_cs_config` for their YAML form.
 - :func:`cs_reconstruct`: a volume of k-space -> (S, h, w) float32 magnitude (the
   ``mrirecon reconstruct --method cs`` adapter lives in :mod:`mrirecon.methods`).
 - :func:`solve_batch`: one batch of slices -> complex images (with maps and solver info).
@@ -14,7 +14,7 @@ Public API:
 
 from __future__ import annotations
 
-from mrirecon.cs.config import CSConfig, load_config, save_config
+from mrirecon.cs.config import CSConfig, load_cs_config, save_cs_config
 from mrirecon.cs.espirit import EspiritConfig, espirit_maps
 from mrirecon.cs.recon import cs_reconstruct, solve_batch
 from mrirecon.cs.tune import tune_lambda
@@ -26,8 +26,8 @@ __all__ = [
     "cs_reconstruct",
     "solve_batch",
     "espirit_maps",
-    "load_config",
-    "save_config",
+    "load_cs_config",
+    "save_cs_config",
     "tune_lambda",
     "Wavelet2D",
 ]

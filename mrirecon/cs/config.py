@@ -3,23 +3,39 @@
 Regularisation weights are relative: the solver normalises each slice by the maximum
 magnitude of its zero-filled coil-combined image ``|A^H y|``, so ``lam`` (and ``tv``)
 are fractions of that maximum and hold across intensity scales and scanners.
+
+Files are read by the package's one config mechanism (:mod:`mrirecon.config`): the
+options sit under a top-level ``cs:`` key (or at the top level), ``lams`` is written as
+a mapping ``{acceleration: lambda}``, and ``--set``-style overrides use dotted keys
+(``iterations=20``, ``espirit.kernel_width=6``).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import yaml
-
+from mrirecon.config import load_typed, parse_overrides, to_plain, typed_from_dict, write_yaml
 from mrirecon.cs.espirit import EspiritConfig
 from mrirecon.cs.solvers import SOLVERS
 from mrirecon.cs.wavelet import WAVELETS
+from mrirecon.errors import ConfigError
 
-__all__ = ["CSConfig", "DEFAULT_LAMS", "load_config", "save_config", "config_from_dict"]
+__all__ = [
+    "CSConfig",
+    "DEFAULT_LAMS",
+    "load_cs_config",
+    "cs_config_from_dict",
+    "cs_config_to_dict",
+    "override_cs_config",
+    "save_cs_config",
+]
+
+# The top-level key of a CS YAML file (other top-level keys are records, e.g. ``tuning``).
+CS_SECTION = "cs"
 
 # Relative lambda per acceleration (log-log interpolated in between, clamped outside).
 # Tuned with `mrirecon cs tune` on the real TU Graz 4-coil scan; see configs/cs_default.yaml.
@@ -62,20 +78,28 @@ class CSConfig:
 
     def __post_init__(self) -> None:
         if self.wavelet not in WAVELETS:
-            raise ValueError(f"unknown wavelet {self.wavelet!r}; choose from {sorted(WAVELETS)}")
+            raise ConfigError(
+                f"wavelet: unknown wavelet {self.wavelet!r}; choose from {sorted(WAVELETS)}"
+            )
         if self.solver not in SOLVERS:
-            raise ValueError(f"unknown solver {self.solver!r}; choose from {list(SOLVERS)}")
-        if self.levels < 1 or self.iterations < 1 or self.power_iters < 1 or self.batch_size < 1:
-            raise ValueError("levels, iterations, power_iters and batch_size must be >= 1")
+            raise ConfigError(
+                f"solver: unknown solver {self.solver!r}; choose from {list(SOLVERS)}"
+            )
+        for name in ("levels", "iterations", "power_iters", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be >= 0, got {self.seed}")
         if not (self.tol >= 0 and math.isfinite(self.tol)):
-            raise ValueError(f"tol must be >= 0, got {self.tol}")
+            raise ConfigError(f"tol must be >= 0, got {self.tol}")
         if self.lam is not None and not (self.lam > 0 and math.isfinite(self.lam)):
-            raise ValueError(f"lambda must be > 0, got {self.lam}")
+            raise ConfigError(f"lam: lambda must be > 0, got {self.lam}")
         if not (self.tv >= 0 and math.isfinite(self.tv)):
-            raise ValueError(f"tv weight must be >= 0, got {self.tv}")
+            raise ConfigError(f"tv weight must be >= 0, got {self.tv}")
         lams = tuple(sorted((float(a), float(v)) for a, v in self.lams))
-        if not lams or any(a <= 0 or not (v > 0 and math.isfinite(v)) for a, v in lams):
-            raise ValueError(
+        finite = all(math.isfinite(a) and math.isfinite(v) for a, v in lams)
+        if not lams or not finite or any(a <= 0 or v <= 0 for a, v in lams):
+            raise ConfigError(
                 f"lams must be non-empty (acceleration > 0, lambda > 0), got {self.lams}"
             )
         object.__setattr__(self, "lams", lams)
@@ -84,86 +108,74 @@ class CSConfig:
         """The relative lambda for an acceleration: ``lam`` if set, else interpolated."""
         if self.lam is not None:
             return self.lam
-        if not acceleration > 0:
-            raise ValueError(f"acceleration must be > 0, got {acceleration}")
-        accs = [a for a, _ in self.lams]
-        vals = [v for _, v in self.lams]
-        if acceleration <= accs[0]:
-            return vals[0]
-        if acceleration >= accs[-1]:
-            return vals[-1]
+        if not (acceleration > 0 and math.isfinite(acceleration)):
+            raise ConfigError(f"acceleration must be > 0, got {acceleration}")
+        if acceleration <= self.lams[0][0]:
+            return self.lams[0][1]
         for (a0, v0), (a1, v1) in zip(self.lams, self.lams[1:], strict=False):
-            if a0 <= acceleration <= a1:
+            if acceleration <= a1:  # a0 < acceleration: interpolate in log-log
                 f = math.log(acceleration / a0) / math.log(a1 / a0)
                 return math.exp(math.log(v0) + f * math.log(v1 / v0))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self.lams[-1][1]  # above the table: clamped
 
     def replace(self, **changes: Any) -> CSConfig:
         """A copy with some fields changed."""
         return replace(self, **changes)
 
 
-def config_to_dict(config: CSConfig) -> dict[str, Any]:
-    """Plain, YAML-friendly dict of a config."""
-    d = asdict(config)
+def cs_config_to_dict(config: CSConfig) -> dict[str, Any]:
+    """Plain, YAML-friendly dict of a config (``lams`` as ``{acceleration: lambda}``)."""
+    d = to_plain(config)
     d["lams"] = {float(a): float(v) for a, v in config.lams}
     return d
 
 
-def config_from_dict(d: dict[str, Any], where: str = "config") -> CSConfig:
-    """Build a :class:`CSConfig` from a (YAML) dict; unknown keys are errors."""
-    if not isinstance(d, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(d).__name__}")
-    known = {f.name for f in fields(CSConfig)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown CS option(s) {unknown}; known: {sorted(known)}")
-    kw = dict(d)
-    if "espirit" in kw:
-        esp = kw["espirit"] or {}
-        eknown = {f.name for f in fields(EspiritConfig)}
-        bad = sorted(set(esp) - eknown)
-        if bad:
-            raise ValueError(f"{where}: unknown espirit option(s) {bad}; known: {sorted(eknown)}")
-        kw["espirit"] = EspiritConfig(**esp)
-    if "lams" in kw:
-        lams = kw["lams"]
-        if isinstance(lams, dict):
-            lams = list(lams.items())
-        kw["lams"] = tuple((float(a), float(v)) for a, v in lams)
-    try:
-        return CSConfig(**kw)
-    except TypeError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+def cs_config_from_dict(d: Mapping[str, Any] | None, source: str = "CS config") -> CSConfig:
+    """Build a :class:`CSConfig` from a (YAML) mapping; unknown keys are errors.
+
+    Raises:
+        ConfigError: "<source>: reason" naming the key.
+    """
+    return typed_from_dict(CSConfig, d, source=source)
 
 
-def load_config(path: str | os.PathLike[str]) -> CSConfig:
-    """Read a CS config YAML (top-level key ``cs``, or the options at top level)."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc})") from None
-    if isinstance(data, dict) and "cs" in data:
-        data = data["cs"]
-    try:
-        return config_from_dict(data or {}, where=str(path))
-    except ValueError as exc:
-        msg = str(exc)
-        raise ValueError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+def load_cs_config(
+    path: str | os.PathLike[str] | None, overrides: Sequence[str] = (), *, flag: str = "--set"
+) -> CSConfig:
+    """Read a CS config YAML (None = defaults) and apply ``key=value`` overrides.
+
+    Args:
+        path: a YAML file with the options under ``cs:`` (or at the top level), or None.
+        overrides: e.g. ``["iterations=20", "espirit.kernel_width=6"]``.
+        flag: the option name that carried the overrides, for error messages.
+
+    Returns:
+        the validated :class:`CSConfig`.
+
+    Raises:
+        ConfigError: one line naming the file or the override and the key.
+    """
+    return load_typed(CSConfig, path, overrides, flag=flag, section=CS_SECTION)
 
 
-def save_config(
-    config: CSConfig, path: str | os.PathLike[str], extra: dict[str, Any] | None = None
+def override_cs_config(
+    config: CSConfig, overrides: Sequence[str], *, flag: str = "--set"
+) -> CSConfig:
+    """``config`` with ``key=value`` overrides applied (values parsed as YAML)."""
+    return typed_from_dict(
+        CSConfig,
+        cs_config_to_dict(config),
+        source="CS config",
+        overrides=parse_overrides(overrides, flag),
+        flag=flag,
+    )
+
+
+def save_cs_config(
+    config: CSConfig, path: str | os.PathLike[str], extra: Mapping[str, Any] | None = None
 ) -> None:
-    """Write a config as YAML under ``cs:`` (plus optional extra top-level keys)."""
-    doc: dict[str, Any] = {"cs": config_to_dict(config)}
+    """Atomically write a config as YAML under ``cs:`` (plus optional extra top-level keys)."""
+    doc: dict[str, Any] = {CS_SECTION: cs_config_to_dict(config)}
     if extra:
         doc.update(extra)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
-    os.replace(tmp, path)
+    write_yaml(doc, path)

@@ -30,7 +30,7 @@ from mrirecon.cs.operators import (
 )
 from mrirecon.cs.solvers import Problem, SolveInfo, condat_vu, fista
 from mrirecon.cs.wavelet import Wavelet2D
-from mrirecon.fft import center_crop, ifft2c
+from mrirecon.fft import center_crop
 
 __all__ = [
     "BatchResult",
@@ -39,7 +39,7 @@ __all__ = [
     "cs_objective",
     "check_inputs",
     "padded_shape",
-    "zero_filled_combined",
+    "resolve_lambda",
 ]
 
 
@@ -194,11 +194,7 @@ def cs_reconstruct(
     check_inputs(kspace, mask)
     if mask.dim() != 1:
         raise ValueError(f"mask must be (W,), got {tuple(mask.shape)}")
-    if acceleration is None:
-        acceleration = mask.numel() / float(mask.sum())
-    if not (acceleration > 0 and math.isfinite(acceleration)):
-        raise ValueError(f"acceleration must be > 0, got {acceleration}")
-    lam = config.lam_for(acceleration)
+    lam = resolve_lambda(config, mask, acceleration)
     h, w = kspace.shape[-2:]
     if not (0 < crop[0] <= h and 0 < crop[1] <= w):
         raise ValueError(f"crop {tuple(crop)} does not fit images {h}x{w}")
@@ -213,10 +209,15 @@ def cs_reconstruct(
     return torch.cat(out)
 
 
-def zero_filled_combined(kspace: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """RSS zero-filled image (B, H, W) of masked k-space (B, C, H, W)."""
-    img = ifft2c(kspace * batch_mask(mask, kspace.shape[0]))
-    return torch.sqrt((img.abs() ** 2).sum(dim=1))
+def resolve_lambda(config: CSConfig, mask: torch.Tensor, acceleration: float | None) -> float:
+    """The relative lambda CS uses for a mask: ``config.lam_for`` the nominal acceleration,
+    or, without one (None or 0: a test file's own mask), the mask's own W / sampled columns.
+    """
+    if not acceleration:
+        acceleration = mask.numel() / float(mask.sum())
+    if not (acceleration > 0 and math.isfinite(acceleration)):
+        raise ValueError(f"acceleration must be > 0, got {acceleration}")
+    return config.lam_for(acceleration)
 
 
 def cs_objective(

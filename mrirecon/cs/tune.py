@@ -20,9 +20,10 @@ import torch
 
 from mrirecon.cs.config import CSConfig
 from mrirecon.cs.espirit import espirit_maps
-from mrirecon.cs.recon import solve_batch, zero_filled_combined
+from mrirecon.cs.recon import solve_batch
 from mrirecon.data.dataset import DataError, SliceDataset, VolumeInfo, recon_crop, scan_folder
 from mrirecon.data.masks import MaskSpec, eval_rng
+from mrirecon.data.transforms import zero_filled
 from mrirecon.fft import center_crop
 from mrirecon.metrics import ssim
 
@@ -130,7 +131,7 @@ def tune_lambda(
             km = (k * mask).to(device)
             maps = espirit_maps(km, mask, config.espirit) if info.multicoil else None
             crop = recon_crop(k.shape[-1], target.shape[-2:])
-            zf = center_crop(zero_filled_combined(km, mask.to(device)), crop).cpu().numpy()
+            zf = zero_filled(km, mask.to(device), crop, multicoil=True).cpu().numpy()
             zf_scores.append(ssim(target, zf, maxval))
             cases.append(_Case(km, mask, maps, target, maxval, crop))
         result.zero_filled[acc] = float(np.mean(zf_scores))

@@ -1,15 +1,12 @@
-"""fastMRI HDF5 files: validation, header parsing, volume reads and a slice dataset.
+"""Validated fastMRI volumes: the door check, whole-volume reads and a slice dataset.
 
-A fastMRI file holds one volume: ``kspace`` complex64 (S, H, W) single-coil or
-(S, C, H, W) multi-coil; training/validation files add the target
-``reconstruction_esc`` (single-coil) or ``reconstruction_rss`` (multi-coil), test files
-add a ``mask`` (W,) instead. An optional ``ismrmrd_header`` gives the encoded and recon
-matrix sizes and the acquired phase-encode limits.
-
-Every file is validated when a folder is indexed (:func:`scan_folder`); bad files are
-skipped with a warning listing each one and why, or stop the scan (``strict=True``).
-Non-finite k-space is caught when slices are read, so indexing never reads whole
-volumes.
+:func:`inspect_file` validates one file from what it declares (no k-space is read) and
+describes it as a :class:`VolumeInfo`; every command uses it, so a file is usable for
+all of them or for none. :func:`scan_folder` indexes a folder, skipping bad files with a
+warning listing each one and why (or stopping, ``strict=True``). :func:`read_volume`
+reads a whole volume and :class:`SliceDataset` single slices; both check k-space for
+NaN/Inf as they read, so indexing never reads whole volumes. The file format itself
+(every HDF5 read) lives in :mod:`mrirecon.data.fastmri_h5`.
 """
 
 from __future__ import annotations
@@ -20,33 +17,35 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import h5py
 import numpy as np
 import torch.utils.data
 
-from mrirecon.data.header import Header, parse_header, recon_crop
+from mrirecon.data.fastmri_h5 import VolumeReader, read_layout
+from mrirecon.data.header import Header, recon_crop
+from mrirecon.errors import DataError
 
 __all__ = [
-    "DataError",
-    "Header",
     "VolumeInfo",
     "RawSlice",
+    "MAX_SLICES",
+    "MAX_COILS",
+    "MAX_MATRIX",
+    "check_mask",
     "inspect_file",
+    "list_h5",
     "scan_folder",
     "read_volume",
     "check_finite",
+    "check_kspace_finite",
     "SliceDataset",
-    "TARGET_KEYS",
-    "parse_header",
-    "recon_crop",
 ]
 
-# The target each kind of file is scored against (fastMRI: esc single-coil, rss multi-coil).
-TARGET_KEYS = {False: "reconstruction_esc", True: "reconstruction_rss"}
-
-
-class DataError(ValueError):
-    """A file that cannot be used; the message names the file and the reason."""
+# Limits on declared k-space sizes, checked before any read so a hostile file cannot make
+# a command allocate without bound. Generous for 2-D MRI: fastMRI's largest files have
+# 640 x 368 k-space, under 100 slices and 28 coils.
+MAX_SLICES = 4096
+MAX_COILS = 512
+MAX_MATRIX = 8192
 
 
 class VolumeInfo(NamedTuple):
@@ -83,19 +82,52 @@ class RawSlice(NamedTuple):
     slice_idx: int
 
 
-def _attrs(obj: h5py.File) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in obj.attrs.items():
-        if isinstance(value, bytes):
-            value = value.decode(errors="replace")
-        elif isinstance(value, np.generic):
-            value = value.item()
-        out[key] = value
-    return out
+def _available_memory() -> int | None:
+    """Bytes of memory available now (Linux), or None where it cannot be told."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_mask(path: Path, mask: np.ndarray) -> None:
+    """Raise DataError unless a file's mask acquires a column outside its centre block.
+
+    The centre block is the run of acquired columns around the middle column
+    (fastMRI's fully sampled low frequencies). A mask that acquires nothing, or only that
+    block, leaves nothing to reconstruct from; a fully sampled mask is allowed.
+    """
+    acquired = np.flatnonzero(mask)
+    if acquired.size == 0:
+        raise DataError(f"{path}: 'mask' acquires no columns; the file cannot be reconstructed")
+    if acquired.size == mask.size:
+        return
+    mid = mask.size // 2
+    runs = np.split(acquired, np.flatnonzero(np.diff(acquired) != 1) + 1)
+    if len(runs) == 1 and runs[0][0] <= mid <= runs[0][-1]:
+        raise DataError(
+            f"{path}: 'mask' acquires only the {acquired.size} centre columns, none outside"
+        )
+
+
+def _check_recon_size(path: Path, recon: tuple[int, int], kspace_hw: tuple[int, int]) -> None:
+    h, w = recon
+    height, width = kspace_hw
+    if h < 1 or w < 1:
+        raise DataError(f"{path}: recon size {recon} must be positive")
+    # fastMRI's narrow-image rule (recon_crop) covers images down to half the recon
+    # width; a larger recon size is an error, not a silent crop to (W, W).
+    if h > height or w > 2 * width:
+        raise DataError(f"{path}: recon size {recon} is larger than k-space {kspace_hw}")
 
 
 def inspect_file(path: str | os.PathLike[str]) -> VolumeInfo:
-    """Validate a fastMRI file's structure and describe it, without reading k-space.
+    """Validate a fastMRI file before any large read and describe it (the door check).
+
+    Every command (reconstruct, evaluate, train, ``data check``) validates files here:
+    declared shapes within :data:`MAX_SLICES`, :data:`MAX_COILS`, :data:`MAX_MATRIX` and
+    available memory; complex k-space; a real target with matching slices; a usable
+    ``mask`` (:func:`check_mask`); a positive recon size that k-space covers.
 
     Args:
         path: the .h5 file.
@@ -107,90 +139,75 @@ def inspect_file(path: str | os.PathLike[str]) -> VolumeInfo:
         DataError: "<path>: <reason>" for a file that cannot be used.
     """
     path = Path(path)
-    try:
-        hf = h5py.File(path, "r")
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except OSError:
-        raise DataError(f"{path}: not a readable HDF5 file (truncated or corrupt?)") from None
-    try:
-        with hf:
-            return _inspect_open(path, hf)
-    except DataError:
-        raise
-    except (OSError, KeyError, ValueError, TypeError) as exc:
-        raise DataError(f"{path}: {exc}") from None
-
-
-def _inspect_open(path: Path, hf: h5py.File) -> VolumeInfo:
-    if "kspace" not in hf or not isinstance(hf["kspace"], h5py.Dataset):
-        raise DataError(f"{path}: no 'kspace' dataset (found: {sorted(hf.keys()) or 'nothing'})")
-    ks = hf["kspace"]
+    lay = read_layout(path)
+    ks = lay.kspace
+    if ks is None:
+        raise DataError(f"{path}: no 'kspace' dataset (found: {list(lay.keys) or 'nothing'})")
     if not np.issubdtype(ks.dtype, np.complexfloating):
         raise DataError(f"{path}: 'kspace' must be complex, got dtype {ks.dtype}")
-    if ks.ndim not in (3, 4):
+    if len(ks.shape) not in (3, 4):
         raise DataError(
             f"{path}: 'kspace' must be (slices, H, W) or (slices, coils, H, W), got shape {ks.shape}"
         )
     if min(ks.shape) < 1 or ks.shape[-1] < 2 or ks.shape[-2] < 2:
         raise DataError(f"{path}: 'kspace' has an empty or degenerate shape {ks.shape}")
-    multicoil = ks.ndim == 4
-    num_slices, width = ks.shape[0], ks.shape[-1]
+    multicoil = len(ks.shape) == 4
+    num_slices, height, width = ks.shape[0], ks.shape[-2], ks.shape[-1]
+    coils = ks.shape[1] if multicoil else 1
+    if num_slices > MAX_SLICES or coils > MAX_COILS or max(height, width) > MAX_MATRIX:
+        raise DataError(
+            f"{path}: 'kspace' declares shape {ks.shape}, beyond the limits ({MAX_SLICES} "
+            f"slices, {MAX_COILS} coils, {MAX_MATRIX} rows or columns)"
+        )
+    need = num_slices * coils * height * width * np.dtype(np.complex64).itemsize
+    free = _available_memory()
+    if free is not None and need > free:
+        raise DataError(
+            f"{path}: 'kspace' {ks.shape} needs {need / 2**30:.1f} GiB, more than the "
+            f"{free / 2**30:.1f} GiB of memory available"
+        )
 
-    target_key = None
-    for key in (TARGET_KEYS[multicoil], TARGET_KEYS[not multicoil]):
-        if key in hf:
-            target_key = key
-            break
-    target_shape = None
+    target_key, target_shape = lay.target_key, None
     if target_key is not None:
-        tgt = hf[target_key]
-        if tgt.ndim != 3 or not np.issubdtype(tgt.dtype, np.floating):
-            raise DataError(
-                f"{path}: '{target_key}' must be real (slices, h, w), got {tgt.dtype} {tgt.shape}"
-            )
+        tgt = lay.target
+        if tgt is None or len(tgt.shape) != 3 or not np.issubdtype(tgt.dtype, np.floating):
+            got = f"{tgt.dtype} {tgt.shape}" if tgt is not None else "not a dataset"
+            raise DataError(f"{path}: '{target_key}' must be real (slices, h, w), got {got}")
         if tgt.shape[0] != num_slices:
             raise DataError(
                 f"{path}: '{target_key}' has {tgt.shape[0]} slices but 'kspace' has {num_slices}"
             )
-        target_shape = (int(tgt.shape[1]), int(tgt.shape[2]))
+        target_shape = (tgt.shape[1], tgt.shape[2])
 
-    has_mask = "mask" in hf
+    has_mask = lay.mask_shape is not None
     if has_mask:
-        m = hf["mask"]
-        if m.ndim != 1 or m.shape[0] != width:
-            raise DataError(f"{path}: 'mask' must have shape ({width},), got {m.shape}")
-
-    header = None
-    if "ismrmrd_header" in hf:
-        raw = hf["ismrmrd_header"][()]
-        try:
-            header = parse_header(raw if isinstance(raw, bytes | str) else bytes(raw))
-        except ValueError as exc:
-            raise DataError(f"{path}: {exc}") from None
+        if lay.mask_shape != (width,) or lay.mask is None:
+            raise DataError(f"{path}: 'mask' must have shape ({width},), got {lay.mask_shape}")
+        check_mask(path, lay.mask)
 
     if target_shape is not None:
         recon_size = target_shape
-    elif header is not None:
-        recon_size = (header.recon_size[0], header.recon_size[1])
+    elif lay.header is not None:
+        recon_size = (lay.header.recon_size[0], lay.header.recon_size[1])
     else:
         raise DataError(f"{path}: no target and no ismrmrd_header, so the recon size is unknown")
+    _check_recon_size(path, recon_size, (height, width))
     h, w = recon_crop(width, recon_size)
-    if h > ks.shape[-2] or w > width:
+    if h > height or w > width:
         raise DataError(f"{path}: recon size {recon_size} is larger than k-space {ks.shape[-2:]}")
 
     return VolumeInfo(
         path=path,
         fname=path.name,
         multicoil=multicoil,
-        num_slices=int(num_slices),
-        num_coils=int(ks.shape[1]) if multicoil else 1,
-        kspace_shape=tuple(int(s) for s in ks.shape),
+        num_slices=num_slices,
+        num_coils=coils,
+        kspace_shape=ks.shape,
         target_key=target_key,
         has_mask=has_mask,
-        header=header,
+        header=lay.header,
         recon_size=recon_size,
-        attrs=_attrs(hf),
+        attrs=lay.attrs,
     )
 
 
@@ -255,19 +272,23 @@ def read_volume(info: VolumeInfo) -> tuple[np.ndarray, np.ndarray | None, np.nda
     Raises:
         DataError: unreadable data or non-finite k-space.
     """
-    try:
-        with h5py.File(info.path, "r") as hf:
-            kspace = np.asarray(hf["kspace"][()], dtype=np.complex64)
-            target = None
-            if info.target_key is not None:
-                target = np.asarray(hf[info.target_key][()], dtype=np.float32)
-            mask = np.asarray(hf["mask"][()]).astype(bool) if info.has_mask else None
-    except (OSError, KeyError) as exc:
-        raise DataError(f"{info.path}: read failed ({exc})") from None
+    with VolumeReader(info.path, info.target_key, info.has_mask) as reader:
+        kspace, target, mask = reader.read(slice(None))
     if not info.multicoil:
         kspace = kspace[:, None]
     check_finite(info.path, kspace)
     return kspace, target, mask
+
+
+def check_kspace_finite(info: VolumeInfo) -> None:
+    """Read k-space slice by slice (memory bounded by one slice) and check it is finite.
+
+    Raises:
+        DataError: naming the first slice with NaN/Inf, or an unreadable slice.
+    """
+    with VolumeReader(info.path, None, False) as reader:
+        for i in range(info.num_slices):
+            check_finite(info.path, reader.read(i)[0], f" in slice {i}")
 
 
 class SliceDataset(torch.utils.data.Dataset):
@@ -307,7 +328,7 @@ class SliceDataset(torch.utils.data.Dataset):
         ]
         self.transform = transform
         self.epoch = 0
-        self._handles: dict[int, h5py.File] = {}
+        self._readers: dict[int, VolumeReader] = {}
         self._pid = os.getpid()
 
     def __len__(self) -> int:
@@ -317,37 +338,24 @@ class SliceDataset(torch.utils.data.Dataset):
         """Set the epoch that seeds training masks (call before each epoch)."""
         self.epoch = int(epoch)
 
-    def _file(self, vol: int) -> h5py.File:
+    def _reader(self, vol: int) -> VolumeReader:
         if os.getpid() != self._pid:  # a forked worker must not reuse the parent's handles
-            self._handles, self._pid = {}, os.getpid()
-        hf = self._handles.get(vol)
-        if hf is None:
-            path = self.volumes[vol].path
-            try:
-                hf = h5py.File(path, "r")
-            except OSError:
-                raise DataError(
-                    f"{path}: not a readable HDF5 file (truncated or corrupt?)"
-                ) from None
-            self._handles[vol] = hf
-        return hf
+            self._readers, self._pid = {}, os.getpid()
+        reader = self._readers.get(vol)
+        if reader is None:
+            info = self.volumes[vol]
+            reader = VolumeReader(info.path, info.target_key, info.has_mask)
+            self._readers[vol] = reader
+        return reader
 
     def raw_slice(self, i: int) -> RawSlice:
         """The i-th slice as stored, k-space checked for NaN/Inf."""
         vol, sl = self.index[i]
         info = self.volumes[vol]
-        hf = self._file(vol)
-        try:
-            kspace = np.asarray(hf["kspace"][sl], dtype=np.complex64)
-            target = hf[info.target_key][sl] if info.target_key else None
-            mask = np.asarray(hf["mask"][()]).astype(bool) if info.has_mask else None
-        except (OSError, KeyError) as exc:
-            raise DataError(f"{info.path}: read of slice {sl} failed ({exc})") from None
+        kspace, target, mask = self._reader(vol).read(sl)
         if not info.multicoil:
             kspace = kspace[None]
         check_finite(info.path, kspace, f" in slice {sl}")
-        if target is not None:
-            target = np.asarray(target, dtype=np.float32)
         return RawSlice(kspace, target, mask, info, sl)
 
     def __getitem__(self, i: int) -> Any:
@@ -358,10 +366,11 @@ class SliceDataset(torch.utils.data.Dataset):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_handles"] = {}  # h5py handles cannot be pickled to spawned workers
+        state["_readers"] = {}  # HDF5 handles cannot be pickled to spawned workers
         return state
 
     def close(self) -> None:
-        for hf in self._handles.values():
-            hf.close()
-        self._handles = {}
+        """Close the HDF5 handles this process opened."""
+        for reader in self._readers.values():
+            reader.close()
+        self._readers = {}

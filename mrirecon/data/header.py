@@ -1,4 +1,8 @@
-"""The ISMRMRD header fields reconstruction needs, and fastMRI's image crop rule."""
+"""The ISMRMRD header fields reconstruction needs, and fastMRI's image crop rule.
+
+This is the one parser of the XML header; :mod:`mrirecon.data.fastmri_h5` reads the
+bytes from a file and calls :func:`parse_header`.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +20,17 @@ class Header(NamedTuple):
 
     ``padding_left``/``padding_right`` bound the acquired phase-encode columns:
     ``padding_left = enc_y // 2 - center`` and ``padding_right = padding_left + maximum + 1``.
+    ``voxel_size`` is the (row, column, slice) spacing in mm of the reconstruction: rows
+    run along the ISMRMRD x (readout) axis, columns along y (phase encoding), and the
+    slice size is the z field of view over the z matrix size (the slice thickness of 2-D
+    acquisitions); None when the reconSpace field of view is missing or not positive.
     """
 
     encoding_size: tuple[int, int, int]
     recon_size: tuple[int, int, int]
     padding_left: int
     padding_right: int
+    voxel_size: tuple[float, float, float] | None = None
 
 
 def _xml_int(root: ET.Element, path: Sequence[str]) -> int:
@@ -29,11 +38,43 @@ def _xml_int(root: ET.Element, path: Sequence[str]) -> int:
     node = root.find(query)
     if node is None or node.text is None:
         raise ValueError(f"ismrmrd_header has no {'/'.join(path)}")
-    return int(node.text)
+    try:
+        return int(node.text)
+    except ValueError:
+        raise ValueError(f"ismrmrd_header {'/'.join(path)} is not an integer") from None
+
+
+def _voxel_size(root: ET.Element) -> tuple[float, float, float] | None:
+    ns = f"{{{ISMRMRD_NS}}}"
+    space = root.find(f".//{ns}encoding/{ns}reconSpace")
+    if space is None:
+        return None
+    sizes = []
+    for axis in "xyz":
+        fov = space.find(f"{ns}fieldOfView_mm/{ns}{axis}")
+        mat = space.find(f"{ns}matrixSize/{ns}{axis}")
+        try:
+            f, m = float(fov.text), float(mat.text)  # type: ignore[union-attr,arg-type]
+        except (AttributeError, TypeError, ValueError):
+            return None
+        if not (f > 0 and m > 0):  # also rejects NaN
+            return None
+        sizes.append(f / m)
+    return sizes[0], sizes[1], sizes[2]
 
 
 def parse_header(xml: bytes | str) -> Header:
-    """Parse encoded size, recon size and phase-encode limits from an ISMRMRD header."""
+    """Parse encoded size, recon size, phase-encode limits and voxel size from a header.
+
+    Args:
+        xml: the ``ismrmrd_header`` text.
+
+    Returns:
+        the :class:`Header`.
+
+    Raises:
+        ValueError: not XML, or a required field is missing or not an integer.
+    """
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as exc:
@@ -44,7 +85,7 @@ def parse_header(xml: bytes | str) -> Header:
     center = _xml_int(root, [*lims, "center"])
     maximum = _xml_int(root, [*lims, "maximum"]) + 1
     left = enc[1] // 2 - center
-    return Header(enc, rec, left, left + maximum)  # type: ignore[arg-type]
+    return Header(enc, rec, left, left + maximum, _voxel_size(root))  # type: ignore[arg-type]
 
 
 def recon_crop(width: int, recon_size: tuple[int, int]) -> tuple[int, int]:
@@ -52,6 +93,13 @@ def recon_crop(width: int, recon_size: tuple[int, int]) -> tuple[int, int]:
 
     fastMRI's U-Net transform crops to (W, W) when the image width W is smaller than the
     recon width (brain FLAIR files with 203 columns).
+
+    Args:
+        width: the k-space (image) width W.
+        recon_size: the (h, w) recon size.
+
+    Returns:
+        the (h, w) crop.
     """
     if width < recon_size[1]:
         return (width, width)

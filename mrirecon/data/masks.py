@@ -21,6 +21,7 @@ sample).
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ __all__ = [
     "MASKS",
     "Mask",
     "MaskSpec",
+    "default_center_fraction",
+    "pair_center_fractions",
     "center_mask",
     "eval_rng",
     "train_rng",
@@ -178,8 +181,27 @@ class MaskSpec:
                 "center_fractions and accelerations must be non-empty and of equal length, got "
                 f"{list(self.center_fractions)} and {list(self.accelerations)}"
             )
-        object.__setattr__(self, "center_fractions", tuple(float(c) for c in self.center_fractions))
-        object.__setattr__(self, "accelerations", tuple(float(a) for a in self.accelerations))
+        cfs = tuple(float(c) for c in self.center_fractions)
+        accs = tuple(float(a) for a in self.accelerations)
+        for cf, acc in zip(cfs, accs, strict=True):
+            if not (math.isfinite(acc) and acc >= 1.0):
+                raise ValueError(f"acceleration must be a number >= 1, got {acc}")
+            if not (math.isfinite(cf) and 0.0 < cf < 1.0):
+                raise ValueError(f"center fraction must be a number in (0, 1), got {cf}")
+        object.__setattr__(self, "center_fractions", cfs)
+        object.__setattr__(self, "accelerations", accs)
+
+    @classmethod
+    def paired(
+        cls, kind: str, accelerations: Sequence[float], center_fractions: Sequence[float] = ()
+    ) -> MaskSpec:
+        """A spec from command-line lists, paired by :func:`pair_center_fractions`."""
+        cfs = pair_center_fractions(accelerations, center_fractions)
+        return cls(kind, cfs, tuple(float(a) for a in accelerations))
+
+    def single(self, i: int) -> MaskSpec:
+        """The spec of the i-th (centre fraction, acceleration) pair alone."""
+        return MaskSpec(self.kind, (self.center_fractions[i],), (self.accelerations[i],))
 
     def check_width(self, width: int) -> None:
         """Raise ValueError if any configured pair cannot be satisfied for ``width``."""
@@ -230,15 +252,32 @@ def seeded_file_rng(seed: int, fname: str) -> np.random.RandomState:
     return np.random.RandomState([seed & 0xFFFFFFFF, zlib.crc32(fname.encode())])
 
 
-def parse_pairs(
-    center_fractions: Sequence[float], accelerations: Sequence[float]
-) -> list[tuple[float, float]]:
-    """Pair up CLI lists, broadcasting a single centre fraction over accelerations."""
-    cfs, accs = list(center_fractions), list(accelerations)
-    if len(cfs) == 1 and len(accs) > 1:
-        cfs = cfs * len(accs)
+def default_center_fraction(acceleration: float) -> float:
+    """fastMRI's centre fraction for an acceleration: 0.32 / acc (4x: 0.08, 8x: 0.04)."""
+    return 0.32 / float(acceleration)
+
+
+def pair_center_fractions(
+    accelerations: Sequence[float], center_fractions: Sequence[float] = ()
+) -> tuple[float, ...]:
+    """One centre fraction per acceleration: as given (one each, or one for all), or,
+    when none is given, fastMRI's pairing :func:`default_center_fraction`.
+
+    This is the one place where command lines and configs pair the two lists.
+    """
+    accs = [float(a) for a in accelerations]
+    cfs = [float(c) for c in center_fractions]
+    if not accs:
+        raise ValueError("give at least one acceleration")
+    if any(not (math.isfinite(a) and a >= 1.0) for a in accs):
+        bad = next(a for a in accs if not (math.isfinite(a) and a >= 1.0))
+        raise ValueError(f"acceleration must be a number >= 1, got {bad}")
+    if not cfs:
+        return tuple(default_center_fraction(a) for a in accs)
+    if len(cfs) == 1:
+        return tuple(cfs * len(accs))
     if len(cfs) != len(accs):
         raise ValueError(
             f"got {len(cfs)} centre fractions for {len(accs)} accelerations; give one or one each"
         )
-    return list(zip(cfs, accs, strict=True))
+    return tuple(cfs)

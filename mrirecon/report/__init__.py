@@ -18,13 +18,14 @@ from typing import Any
 
 from mrirecon import __version__
 from mrirecon.io import atomic_write, read_attrs
-from mrirecon.report.figures import box_figure, label, panel_figure
+from mrirecon.methods import baseline_method, comparison_pairs, method_label, spec_class
+from mrirecon.report.figures import box_figure, panel_figure
 from mrirecon.report.html import Figure, render_html
 from mrirecon.report.panels import choose_slices, load_panel
-from mrirecon.report.stats import Row, paired_table, read_metrics_csv, write_metrics_csv
-from mrirecon.report.tables import Table, markdown, mean_table, paired_diff_table, text
+from mrirecon.report.stats import Row, paired_table, write_metrics_csv
+from mrirecon.report.tables import Table, markdown, md_text, mean_table, paired_diff_table, text
 
-__all__ = ["ReportInputs", "write_report", "Row", "read_metrics_csv", "comparison_pairs"]
+__all__ = ["ReportInputs", "write_report", "recon_dir"]
 
 FILES = {
     "metrics": "metrics.csv",
@@ -64,17 +65,10 @@ class ReportInputs:
     n_boot: int = 10000
 
 
-def comparison_pairs(methods: Sequence[str]) -> list[tuple[str, str]]:
-    """U-Net vs CS and CS vs zero-filled (U-Net vs zero-filled when CS was not run)."""
-    have = set(methods)
-    pairs = [p for p in (("unet", "cs"), ("cs", "zero-filled")) if set(p) <= have]
-    if not pairs and {"unet", "zero-filled"} <= have:
-        pairs = [("unet", "zero-filled")]
-    return pairs
-
-
-def _acc_dir(acc: float) -> str:
-    return f"{acc:g}x"
+def recon_dir(recon_root: Path, method: str, acceleration: float) -> Path:
+    """Where ``compare`` keeps one method's reconstructions at one acceleration:
+    ``recon_root/<method>/<acc>x`` (``4x``, ``2.5x``)."""
+    return Path(recon_root) / method / f"{acceleration:g}x"
 
 
 def _provenance(inp: ReportInputs) -> list[tuple[str, str]]:
@@ -91,19 +85,14 @@ def _provenance(inp: ReportInputs) -> list[tuple[str, str]]:
     meta.append(
         ("Mask seeding", "fastMRI per-file (name) seed" if seed is None else f"seed {seed}")
     )
-    acc0 = _acc_dir(inp.accelerations[0])
-    keep = ("checkpoint", "checkpoint_sha256", "model_hash", "train_accelerations", "autocast")
     for method in inp.methods:
-        folder = inp.recon_root / method / acc0
+        folder = recon_dir(inp.recon_root, method, inp.accelerations[0])
         files = sorted(folder.glob("*.h5")) if folder.is_dir() else []
         if not files:
             continue
         attrs = read_attrs(files[0])
-        for key, value in attrs.items():
-            if method == "unet" and key in keep:
-                meta.append((f"U-Net {key}", _fmt(value)))
-            elif method == "cs" and key.startswith("cs_"):
-                meta.append((f"CS {key[3:]}", _fmt(value)))
+        shown = spec_class(method).shown_attrs
+        meta += [(f"{method_label(method)} {k}", _fmt(attrs[k])) for k in shown if k in attrs]
     meta.append(("Software", f"mrirecon {__version__}, Python {platform.python_version()}"))
     meta.append(("Written", time.strftime("%Y-%m-%d %H:%M:%S %Z")))
     return meta
@@ -129,7 +118,7 @@ def _timing_table(inp: ReportInputs) -> Table:
                 continue
             n = counts.get((m, acc), 0)
             per = f"{sec / n:.2f}" if n and sec > 0 else "n/a"
-            out.append((f"{acc:g}x", label(m), str(n), f"{sec:.1f}", per))
+            out.append((f"{acc:g}x", method_label(m), str(n), f"{sec:.1f}", per))
     note = "Wall time of this run including file I/O; 0 s means finished outputs were reused."
     return Table(
         "Reconstruction time",
@@ -177,18 +166,20 @@ def write_report(inp: ReportInputs) -> tuple[dict[str, Path], str]:
         chosen = choose_slices(inp.rows, inp.datasets, inp.panels)
         panel_figs = []
         for acc in inp.accelerations:
-            dirs = {m: inp.recon_root / m / _acc_dir(acc) for m in methods}
+            dirs = {m: recon_dir(inp.recon_root, m, acc) for m in methods}
             scored = {(r.dataset, r.file) for r in inp.rows if r.acceleration == acc}
             slices = [load_panel(d, p, s, dirs) for d, p, s in chosen if (d, p.name) in scored]
             if not slices:
                 continue
             png = panel_figure(slices, methods, f"{acc:g}x undersampling")
-            rel = f"figures/panel_{_acc_dir(acc)}.png"
-            paths[f"panel_{_acc_dir(acc)}"] = _write_bytes(out / rel, png)
+            rel = f"figures/panel_{acc:g}x.png"
+            paths[f"panel_{acc:g}x"] = _write_bytes(out / rel, png)
+            base = baseline_method(methods)
+            base = "smallest" if base is None else method_label(base).lower()
             caption = (
                 f"{acc:g}x: target and reconstructions (top; one grey scale per row) and absolute "
                 "error maps (bottom; one colour scale per row, saturating at the 99.5th "
-                "percentile of the zero-filled error). Titles: SSIM/PSNR of the slice."
+                f"percentile of the {base} error). Titles: SSIM/PSNR of the slice."
             )
             panel_figs.append(Figure(caption, png, rel))
         figures.append(("Example slices", panel_figs))
@@ -202,14 +193,14 @@ def write_report(inp: ReportInputs) -> tuple[dict[str, Path], str]:
         figures.append(("Per-volume distributions", box_figs))
 
     meta = _provenance(inp)
-    title = "mrirecon comparison: zero-filled vs CS vs U-Net"
-    md = [f"# {title}", ""]
-    md += [f"- **{k}**: {v}" for k, v in meta] + [""]
-    md += [f"**{w}**\n" for w in warnings]
+    title = "mrirecon comparison: " + " vs ".join(method_label(m) for m in methods)
+    md = [f"# {md_text(title)}", ""]
+    md += [f"- **{md_text(k)}**: {md_text(v)}" for k, v in meta] + [""]
+    md += [f"**{md_text(w)}**\n" for w in warnings]
     md += [markdown(t) for t in tables]
     for heading, figs in figures:
         md.append(f"## {heading}\n")
-        md += [f"![{f.caption}]({f.file})\n" for f in figs]
+        md += [f"![{md_text(f.caption)}]({f.file})\n" for f in figs]
     paths["summary"] = _write_text(out / FILES["summary"], "\n".join(md))
     links = [("metrics.csv", FILES["metrics"]), ("summary.md", FILES["summary"])]
     page = render_html(title, meta, tables, figures, links, warnings)

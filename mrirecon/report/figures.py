@@ -6,28 +6,37 @@ backend switch), so they render headless and never touch a display.
 
 from __future__ import annotations
 
+import functools
 import io
-from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple, ParamSpec
 
 import numpy as np
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from mrirecon.methods import baseline_method, method_label
 from mrirecon.metrics import volume_metrics
 from mrirecon.report.stats import Row
 
-__all__ = ["PanelSlice", "panel_figure", "box_figure", "LABELS", "label"]
+__all__ = ["PanelSlice", "panel_figure", "box_figure"]
 
-# Display names of the methods (keys are reconstruct --method names).
-LABELS: dict[str, str] = {"zero-filled": "Zero-filled", "cs": "CS (l1-wavelet)", "unet": "U-Net"}
 METRIC_LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "nmse": "NMSE"}
 _DPI = 100
+P = ParamSpec("P")
 
 
-def label(method: str) -> str:
-    """Display name of a method."""
-    return LABELS.get(method, method)
+def _literal_text(draw: Callable[P, bytes]) -> Callable[P, bytes]:
+    """Draw with every text taken literally: file and folder names are never parsed as
+    mathtext or LaTeX (a name like ``$\\notacmd{$.h5`` would otherwise stop the report)."""
+
+    @functools.wraps(draw)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> bytes:
+        with rc_context({"text.parse_math": False, "text.usetex": False}):
+            return draw(*args, **kwargs)
+
+    return wrapper
 
 
 class PanelSlice:
@@ -82,18 +91,21 @@ def _off(ax) -> None:
 
 
 def _error_scale(errors: Mapping[str, np.ndarray]) -> float:
-    """Top of the shared error colour scale: the zero-filled error's 99.5th percentile.
+    """Top of the shared error colour scale: the baseline's error's 99.5th percentile.
 
-    Anchoring to the baseline (else to the smallest of the methods' percentiles) keeps
-    the maps readable when one method fails badly; larger errors saturate.
+    Anchoring to the baseline (zero-filled; else to the smallest of the methods'
+    percentiles) keeps the maps readable when one method fails badly; larger errors
+    saturate.
     """
-    if "zero-filled" in errors:
-        top = float(np.percentile(errors["zero-filled"], 99.5))
+    base = baseline_method(list(errors))
+    if base is not None:
+        top = float(np.percentile(errors[base], 99.5))
     else:
         top = min(float(np.percentile(e, 99.5)) for e in errors.values())
     return top if top > 0 else max(float(e.max()) for e in errors.values()) or 1.0
 
 
+@_literal_text
 def panel_figure(slices: Sequence[PanelSlice], methods: Sequence[str], heading: str) -> bytes:
     """Target and reconstructions (top row) with absolute error maps (bottom row) per slice.
 
@@ -140,11 +152,13 @@ def panel_figure(slices: Sequence[PanelSlice], methods: Sequence[str], heading: 
             score = slice_score(sl.target, sl.recons[m])
             ax = fig.add_subplot(grid[top, c])
             ax.imshow(sl.recons[m], cmap="gray", vmin=0, vmax=vmax)
-            ax.set_title(f"{label(m)}\nSSIM {score.ssim:.3f}  PSNR {score.psnr:.2f} dB", fontsize=9)
+            ax.set_title(
+                f"{method_label(m)}\nSSIM {score.ssim:.3f}  PSNR {score.psnr:.2f} dB", fontsize=9
+            )
             _off(ax)
             ax = fig.add_subplot(grid[bottom, c])
             im = ax.imshow(errors[m], cmap="inferno", vmin=0, vmax=emax)
-            ax.set_title(f"|{label(m)} - target|", fontsize=9)
+            ax.set_title(f"|{method_label(m)} - target|", fontsize=9)
             _off(ax)
         if im is not None:
             fig.colorbar(im, cax=fig.add_subplot(grid[bottom, ncol]))
@@ -153,6 +167,7 @@ def panel_figure(slices: Sequence[PanelSlice], methods: Sequence[str], heading: 
     return _png(fig)
 
 
+@_literal_text
 def box_figure(
     rows: Sequence[Row],
     methods: Sequence[str],
@@ -186,7 +201,7 @@ def box_figure(
             ax.plot(pos + jitter, ys, color="0.6", lw=0.6, zorder=1)
             ax.scatter(pos + jitter, ys, s=16, marker=markers.get(ds, "o"), zorder=2,
                        color=[f"C{i}" for i in range(len(methods))])  # fmt: skip
-        ax.set_xticks(pos, [label(m) for m in methods], fontsize=9)
+        ax.set_xticks(pos, [method_label(m) for m in methods], fontsize=9)
         ax.set_title(f"{acc:g}x", fontsize=11)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel(METRIC_LABELS.get(metric, metric))

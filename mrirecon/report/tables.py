@@ -7,13 +7,14 @@ disagree.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from mrirecon.report.figures import label
+from mrirecon.methods import method_label
 from mrirecon.report.stats import METRICS, PairedDiff, Row, group_stats
 
-__all__ = ["Table", "mean_table", "paired_diff_table", "markdown", "text"]
+__all__ = ["Table", "mean_table", "paired_diff_table", "markdown", "md_text", "text"]
 
 _HEAD = {"ssim": "SSIM", "psnr": "PSNR (dB)", "nmse": "NMSE"}
 _DIGITS = {"ssim": 4, "psnr": 2, "nmse": 4}
@@ -56,7 +57,7 @@ def mean_table(rows: Sequence[Row], methods: Sequence[str], by_dataset: bool = F
                 if key not in st:
                     continue
                 s = st[key]
-                cells = [f"{acc:g}x", label(m), str(s["ssim"].n)]
+                cells = [f"{acc:g}x", method_label(m), str(s["ssim"].n)]
                 cells += [_pm(s[k].mean, s[k].std, _DIGITS[k], s[k].n) for k in METRICS]
                 out.append(tuple(([ds] if by_dataset else []) + cells))
     header = (
@@ -86,7 +87,7 @@ def paired_diff_table(diffs: Sequence[PairedDiff]) -> Table:
         if not math.isfinite(d.ci_low) and d.n < 2:
             ci = f"n/a (n={d.n} < 2)"
         out.append(
-            (f"{d.acceleration:g}x", f"{label(d.a)} − {label(d.b)}", _HEAD[d.metric], str(d.n),
+            (f"{d.acceleration:g}x", f"{method_label(d.a)} − {method_label(d.b)}", _HEAD[d.metric], str(d.n),
              _num(d.mean, digits), ci, p)
         )  # fmt: skip
     header = (
@@ -108,18 +109,23 @@ def paired_diff_table(diffs: Sequence[PairedDiff]) -> Table:
     return Table("Paired differences", header, out, note)
 
 
-def _esc_md(s: str) -> str:
-    return s.replace("|", "\\|")
+def md_text(s: str) -> str:
+    """Text made literal for Markdown: anything that could open an HTML tag or entity is
+    escaped (a folder named ``<svg onload=...>`` stays text in any renderer), and
+    Markdown's emphasis, link and table characters are backslash-escaped."""
+    s = re.sub(r"&(?=#?\w+;)", "&amp;", str(s))
+    s = re.sub(r"<(?=[A-Za-z/!?])", "&lt;", s)
+    return re.sub(r"([\\`*_\[\]|])", r"\\\1", s)
 
 
 def markdown(table: Table, level: int = 2) -> str:
     """The table as a GitHub-flavoured Markdown section."""
-    lines = [f"{'#' * level} {table.title}", ""]
-    lines.append("| " + " | ".join(_esc_md(h) for h in table.header) + " |")
+    lines = [f"{'#' * level} {md_text(table.title)}", ""]
+    lines.append("| " + " | ".join(md_text(h) for h in table.header) + " |")
     lines.append("|" + "|".join("---" for _ in table.header) + "|")
-    lines += ["| " + " | ".join(_esc_md(c) for c in row) + " |" for row in table.rows]
+    lines += ["| " + " | ".join(md_text(c) for c in row) + " |" for row in table.rows]
     if table.note:
-        lines += ["", table.note]
+        lines += ["", md_text(table.note)]
     return "\n".join(lines) + "\n"
 
 

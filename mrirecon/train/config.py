@@ -1,25 +1,25 @@
 """Typed training configuration: YAML files, ``--set section.key=value`` overrides.
 
-A config is a :class:`TrainConfig` of frozen dataclass sections. Files and overrides are
-checked against the schema: an unknown section or key is an error that lists the valid
-ones, and every value is converted to its field's type (so ``lr: 1e-3``, which YAML
-reads as a string, is a float here). The resolved config is written to each run folder
-and stored in every checkpoint, so a run can always be rebuilt from its own record.
+A config is a :class:`TrainConfig` of frozen dataclass sections, read by the package's
+one config mechanism (:mod:`mrirecon.config`): an unknown section or key is an error
+that lists the valid ones, and every value is converted to its field's type (so
+``lr: 1e-3``, which YAML reads as a string, is a float here). Every numeric field is
+range-checked, so NaN, non-positive accelerations or a negative clip never train. The
+resolved config is written to each run folder and stored in every checkpoint, so a run
+can always be rebuilt from its own record.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import math
 import os
-import types
-import typing
-from dataclasses import dataclass, field, fields
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
+from mrirecon.config import load_typed, parse_overrides, to_plain, typed_from_dict, write_yaml
 from mrirecon.data.masks import MASKS, MaskSpec
+from mrirecon.errors import ConfigError
 from mrirecon.models.unet import UnetConfig
 
 __all__ = [
@@ -31,11 +31,11 @@ __all__ = [
     "AugmentConfig",
     "RunConfig",
     "TrainConfig",
-    "load_config",
-    "config_from_dict",
-    "config_to_dict",
-    "apply_overrides",
-    "save_config",
+    "load_train_config",
+    "train_config_from_dict",
+    "train_config_to_dict",
+    "override_train_config",
+    "save_train_config",
 ]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -43,13 +43,21 @@ SCHEDULES = ("none", "step", "cosine")
 LOSSES = ("l1", "ssim", "mix")
 AMP_MODES = ("auto", "bf16", "fp16", "none")
 DEVICES = ("auto", "cpu", "cuda")
-_TRUE = ("true", "yes", "on", "1")
-_FALSE = ("false", "no", "off", "0")
 
 
-def _choice(section: str, name: str, value: str, options: typing.Iterable[str]) -> None:
+def _choice(section: str, name: str, value: str, options: Iterable[str]) -> None:
     if value not in options:
-        raise ValueError(f"{section}.{name}: unknown {value!r}; choose from {sorted(options)}")
+        raise ConfigError(f"{section}.{name}: unknown {value!r}; choose from {sorted(options)}")
+
+
+def _need(ok: bool, section: str, name: str, value: Any, want: str) -> None:
+    """Raise a one-line ConfigError ``section.name must be <want>`` unless ``ok``."""
+    if not ok:
+        raise ConfigError(f"{section}.{name} must be {want}, got {value!r}")
+
+
+def _finite(*values: float) -> bool:
+    return all(isinstance(v, int | float) and math.isfinite(v) for v in values)
 
 
 @dataclass(frozen=True)
@@ -67,8 +75,10 @@ class DataConfig:
     max_val_volumes: int = 0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
+        v = self.val_fraction
+        _need(_finite(v) and 0.0 <= v < 1.0, "data", "val_fraction", v, "in [0, 1)")
+        for name in ("num_workers", "max_train_slices", "max_val_volumes"):
+            _need(getattr(self, name) >= 0, "data", name, getattr(self, name), ">= 0")
 
 
 @dataclass(frozen=True)
@@ -81,9 +91,19 @@ class MaskConfig:
 
     def __post_init__(self) -> None:
         _choice("mask", "kind", self.kind, MASKS)
-        self.spec()  # validates the pairs
+        for cf in self.center_fractions:
+            _need(_finite(cf) and 0 < cf < 1, "mask", "center_fractions", cf, "in (0, 1)")
+        for acc in self.accelerations:
+            _need(_finite(acc) and acc >= 1, "mask", "accelerations", acc, "finite and >= 1")
+        n_cf, n_acc = len(self.center_fractions), len(self.accelerations)
+        if n_cf != n_acc or not n_acc:
+            raise ConfigError(
+                "mask.center_fractions and mask.accelerations must be non-empty and of equal "
+                f"length, got {list(self.center_fractions)} and {list(self.accelerations)}"
+            )
 
     def spec(self) -> MaskSpec:
+        """The :class:`MaskSpec` these settings describe."""
         return MaskSpec(self.kind, self.center_fractions, self.accelerations)
 
 
@@ -107,8 +127,15 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         _choice("optim", "name", self.name, OPTIMIZERS)
-        if self.lr <= 0:
-            raise ValueError(f"optim.lr must be > 0, got {self.lr}")
+        _need(_finite(self.lr) and self.lr > 0, "optim", "lr", self.lr, "> 0")
+        _need(_finite(self.eps) and self.eps > 0, "optim", "eps", self.eps, "> 0")
+        for b in self.betas:
+            _need(_finite(b) and 0 <= b < 1, "optim", "betas", self.betas, "in [0, 1)")
+        for name in ("weight_decay", "momentum", "grad_clip"):
+            v = getattr(self, name)
+            _need(_finite(v) and v >= 0, "optim", name, v, ">= 0 (0 = off)")
+        a = self.alpha
+        _need(_finite(a) and 0 <= a <= 1, "optim", "alpha", a, "in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -128,8 +155,11 @@ class SchedConfig:
 
     def __post_init__(self) -> None:
         _choice("sched", "name", self.name, SCHEDULES)
-        if self.warmup_steps < 0 or self.step_epochs < 1:
-            raise ValueError("sched.warmup_steps must be >= 0 and sched.step_epochs >= 1")
+        _need(self.warmup_steps >= 0, "sched", "warmup_steps", self.warmup_steps, ">= 0")
+        _need(self.step_epochs >= 1, "sched", "step_epochs", self.step_epochs, ">= 1")
+        _need(_finite(self.gamma) and self.gamma > 0, "sched", "gamma", self.gamma, "> 0")
+        m = self.min_lr_factor
+        _need(_finite(m) and 0 <= m <= 1, "sched", "min_lr_factor", m, "in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -144,6 +174,11 @@ class LossConfig:
 
     def __post_init__(self) -> None:
         _choice("loss", "name", self.name, LOSSES)
+        for name in ("l1_weight", "ssim_weight"):
+            v = getattr(self, name)
+            _need(_finite(v) and v >= 0, "loss", name, v, ">= 0")
+        if self.name == "mix" and self.l1_weight + self.ssim_weight <= 0:
+            raise ConfigError("loss.l1_weight + loss.ssim_weight must be > 0 for loss.name=mix")
 
 
 @dataclass(frozen=True)
@@ -164,12 +199,12 @@ class AugmentConfig:
     phase_p: float = 0.0
 
     def __post_init__(self) -> None:
-        for f in ("hflip_p", "vflip_p", "rot90_p", "scale_p", "phase_p"):
-            if not 0.0 <= getattr(self, f) <= 1.0:
-                raise ValueError(f"augment.{f} must be in [0, 1], got {getattr(self, f)}")
+        for name in ("hflip_p", "vflip_p", "rot90_p", "scale_p", "phase_p"):
+            v = getattr(self, name)
+            _need(_finite(v) and 0.0 <= v <= 1.0, "augment", name, v, "in [0, 1]")
         lo, hi = self.scale_range
-        if not 0 < lo <= hi:
-            raise ValueError(f"augment.scale_range must be 0 < lo <= hi, got {self.scale_range}")
+        ok = _finite(lo, hi) and 0 < lo <= hi
+        _need(ok, "augment", "scale_range", self.scale_range, "finite with 0 < lo <= hi")
 
 
 @dataclass(frozen=True)
@@ -197,8 +232,11 @@ class RunConfig:
     def __post_init__(self) -> None:
         _choice("run", "device", self.device, DEVICES)
         _choice("run", "amp", self.amp, AMP_MODES)
-        if self.epochs < 1 or self.batch_size < 1 or self.val_every < 1 or self.log_every < 1:
-            raise ValueError("run.epochs, batch_size, val_every and log_every must be >= 1")
+        for name in ("epochs", "batch_size", "val_every", "log_every"):
+            _need(getattr(self, name) >= 1, "run", name, getattr(self, name), ">= 1")
+        _need(self.seed >= 0, "run", "seed", self.seed, ">= 0")
+        n = self.num_log_images
+        _need(n >= 0, "run", "num_log_images", n, ">= 0")
 
 
 @dataclass(frozen=True)
@@ -214,136 +252,53 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
-
-def _coerce(where: str, tp: Any, value: Any) -> Any:
-    """Convert ``value`` to the annotated type ``tp`` or raise a one-line ValueError."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return _coerce(where, args[0], value)
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if isinstance(value, str):
-            value = [v for v in value.replace("[", "").replace("]", "").split(",") if v.strip()]
-        if not isinstance(value, list | tuple):
-            value = [value]
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(where, args[0], v) for v in value)
-        if len(value) != len(args):
-            raise ValueError(f"{where}: expected {len(args)} values, got {list(value)}")
-        return tuple(_coerce(where, a, v) for a, v in zip(args, value, strict=True))
-    try:
-        if tp is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in _TRUE + _FALSE:
-                return value.lower() in _TRUE
-            if isinstance(value, int) and value in (0, 1):
-                return bool(value)
-            raise ValueError
-        if tp is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            return int(value) if not isinstance(value, str) else int(value.strip())
-        if tp is float:
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        if tp is str:
-            if not isinstance(value, str | int | float) or isinstance(value, bool):
-                raise ValueError
-            return str(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: expected {tp.__name__}, got {value!r}") from None
-    raise ValueError(f"{where}: unsupported type {tp}")
+    def __post_init__(self) -> None:
+        _check_model(self.model)
 
 
-def _reject_unknown(raw: dict[str, Any], cls: type) -> tuple[str, list[str]] | None:
-    """(first unknown key, valid field names) if ``raw`` has a key ``cls`` lacks, else None."""
-    valid = [f.name for f in fields(cls)]
-    unknown = sorted(set(raw) - set(valid))
-    return (unknown[0], valid) if unknown else None
+def _check_model(m: UnetConfig) -> None:
+    """Ranges of the ``model`` section (its class lives with the network)."""
+    for name in ("in_chans", "out_chans", "chans", "num_pool_layers", "num_groups"):
+        _need(getattr(m, name) >= 1, "model", name, getattr(m, name), ">= 1")
+    d, s = m.drop_prob, m.negative_slope
+    _need(_finite(d) and 0 <= d < 1, "model", "drop_prob", d, "in [0, 1)")
+    _need(_finite(s) and s >= 0, "model", "negative_slope", s, ">= 0")
 
 
-def _section_from_dict(cls: type, name: str, raw: Any) -> Any:
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"section {name!r} must be a mapping, got {raw!r}")
-    hints = typing.get_type_hints(cls)
-    bad = _reject_unknown(raw, cls)
-    if bad is not None:
-        raise ValueError(
-            f"unknown key {name}.{bad[0]}; valid keys in {name!r}: {', '.join(bad[1])}"
-        )
-    kwargs = {k: _coerce(f"{name}.{k}", hints[k], v) for k, v in raw.items()}
-    return cls(**kwargs)
-
-
-def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
-    """Build a validated :class:`TrainConfig` from nested dicts (missing keys = defaults)."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"a config must be a mapping of sections, got {type(raw).__name__}")
-    hints = typing.get_type_hints(TrainConfig)
-    bad = _reject_unknown(raw, TrainConfig)
-    if bad is not None:
-        raise ValueError(f"unknown config section {bad[0]!r}; valid sections: {', '.join(bad[1])}")
-    return TrainConfig(**{k: _section_from_dict(hints[k], k, v) for k, v in raw.items()})
-
-
-def config_to_dict(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
-    """Plain nested dicts (tuples as lists), safe for YAML, JSON and ``torch.save``."""
-
-    def plain(v: Any) -> Any:
-        return [plain(x) for x in v] if isinstance(v, tuple | list) else v
-
-    return {
-        f.name: {k: plain(v) for k, v in dataclasses.asdict(getattr(cfg, f.name)).items()}
-        for f in fields(cfg)
-    }
-
-
-def apply_overrides(raw: dict[str, Any], overrides: typing.Sequence[str]) -> dict[str, Any]:
-    """Apply ``section.key=value`` strings (values parsed as YAML) to a raw config dict."""
-    out = {k: dict(v or {}) for k, v in (raw or {}).items()}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        section, dot, name = key.strip().partition(".")
-        if not sep or not dot or not section or not name:
-            raise ValueError(f"--set expects section.key=value, got {item!r}")
-        out.setdefault(section, {})[name] = yaml.safe_load(value) if value.strip() else ""
-    return out
-
-
-def load_config(
-    path: str | os.PathLike[str] | None, overrides: typing.Sequence[str] = ()
-) -> TrainConfig:
-    """Read a YAML config (None = all defaults) and apply ``--set`` overrides.
+def train_config_from_dict(raw: Mapping[str, Any] | None, source: str = "config") -> TrainConfig:
+    """Build a validated :class:`TrainConfig` from nested dicts (missing keys = defaults).
 
     Raises:
-        ValueError: "<path>: reason" for unreadable YAML, unknown keys or bad values.
+        ConfigError: "<source>: reason" naming the key.
     """
-    raw: Any = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise ValueError(f"{path}: no such config file") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-        if not isinstance(raw, dict):
-            raise ValueError(f"{path}: a config must be a mapping of sections")
-    try:
-        return config_from_dict(apply_overrides(raw, overrides))
-    except ValueError as exc:
-        raise ValueError(f"{path or '--set'}: {exc}") from None
+    return typed_from_dict(TrainConfig, raw, source=source)
 
 
-def save_config(cfg: TrainConfig, path: str | os.PathLike[str]) -> None:
-    """Write the resolved config as YAML (sections in schema order)."""
-    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+def train_config_to_dict(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
+    """Plain nested dicts (tuples as lists), safe for YAML, JSON and ``torch.save``."""
+    return to_plain(cfg)
+
+
+def load_train_config(
+    path: str | os.PathLike[str] | None, overrides: Sequence[str] = ()
+) -> TrainConfig:
+    """Read a YAML config (None = all defaults) and apply ``--set section.key=value`` overrides.
+
+    Raises:
+        ConfigError: one line naming the file or the ``--set`` argument and the key.
+    """
+    return load_typed(TrainConfig, path, overrides)
+
+
+def override_train_config(
+    cfg: TrainConfig, overrides: Sequence[str], source: str = "config"
+) -> TrainConfig:
+    """``cfg`` with ``--set`` overrides applied (e.g. a stored run config on resume)."""
+    return typed_from_dict(
+        TrainConfig, train_config_to_dict(cfg), source=source, overrides=parse_overrides(overrides)
+    )
+
+
+def save_train_config(cfg: TrainConfig, path: str | os.PathLike[str]) -> None:
+    """Atomically write the resolved config as YAML (sections in schema order)."""
+    write_yaml(train_config_to_dict(cfg), path)

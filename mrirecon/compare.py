@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mrirecon.data.dataset import list_h5
+from mrirecon.data.dataset import list_h5, skipped_h5
 from mrirecon.data.fastmri_h5 import read_output_mask
 from mrirecon.data.masks import MaskSpec
 from mrirecon.errors import ConfigError, DataError
@@ -78,10 +78,12 @@ class CompareConfig:
 
 @dataclass
 class CompareResult:
-    """What a comparison produced."""
+    """What a comparison produced (``ignored``: ``*.h5`` entries of the data folders that
+    are not readable files)."""
 
     rows: list[VolumeScore]
     failed: list[tuple[str, str]]
+    ignored: list[tuple[Path, str]]
     paths: dict[str, Path]
     summary: str
     seconds: dict[tuple[str, float], float]
@@ -227,4 +229,5 @@ def run_compare(cfg: CompareConfig) -> CompareResult:
         n_boot=cfg.n_boot,
     )
     paths, summary = write_report(report_in)
-    return CompareResult(rows, failed, paths, summary, seconds)
+    ignored = [x for folder in cfg.data for x in skipped_h5(folder)]
+    return CompareResult(rows, failed, ignored, paths, summary, seconds)

@@ -222,14 +222,14 @@ def _apply(raw: Any, overrides: Sequence[Override], flag: str) -> Any:
         node = out
         parts = ov.key.split(".")
         if not isinstance(node, dict):
-            raise ConfigError(f"{flag} {ov.arg!r}: the config is not a mapping")
+            raise ConfigError(f"{flag} {ov.arg}: the config is not a mapping")
         for i, part in enumerate(parts[:-1]):
             child = node.get(part)
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
                 where = ".".join(parts[: i + 1])
-                raise ConfigError(f"{flag} {ov.arg!r}: {where} is not a mapping")
+                raise ConfigError(f"{flag} {ov.arg}: {where} is not a mapping")
             node = child
         node[parts[-1]] = ov.value
     return out

@@ -35,7 +35,8 @@ import torch
 from tqdm import tqdm
 
 from mrirecon import __version__
-from mrirecon.data.dataset import VolumeInfo, inspect_file, list_h5, read_volume, recon_crop
+from mrirecon.data.dataset import VolumeInfo, inspect_file, list_h5, read_volume, skipped_h5
+from mrirecon.data.header import recon_crop
 from mrirecon.data.masks import Mask, MaskSpec, seeded_file_rng
 from mrirecon.data.transforms import select_mask
 from mrirecon.device import resolve_device
@@ -94,11 +95,13 @@ class ReconJob:
 
 @dataclass
 class ReconReport:
-    """Outcome of a run: files written, skipped as complete, and failures with reasons."""
+    """Outcome of a run: files written, skipped as complete, failures with reasons, and
+    ``*.h5`` entries of the input folder that are not readable files (folders, broken links)."""
 
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    ignored: list[tuple[Path, str]] = field(default_factory=list)  # *.h5 entries not files
     slices: int = 0
     seconds: float = 0.0
 
@@ -263,7 +266,8 @@ def reconstruct_folder(job: ReconJob, method: ReconMethod | None = None) -> Reco
     todo, done = _plan(
         job, shard(sorted(files), job.rank, job.world_size), out_dir, writer, settings
     )
-    report = ReconReport(skipped=done)
+    ignored = [] if job.files else skipped_h5(job.input_dir)
+    report = ReconReport(skipped=done, ignored=ignored)
     start = time.perf_counter()
     if todo and method is None:
         method = job.method.build()

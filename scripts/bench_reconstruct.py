@@ -73,14 +73,13 @@ def make_checkpoint(path: Path, chans: int, pools: int) -> Path:
     """An untrained U-Net checkpoint in the training format (speed does not depend on weights)."""
     import torch
 
-    from mrirecon.train.checkpoint import save_checkpoint
-    from mrirecon.train.config import config_from_dict, config_to_dict
+    from mrirecon.train.checkpoint import Checkpoint, save_checkpoint
+    from mrirecon.train.config import train_config_from_dict
 
-    cfg = config_from_dict({"model": {"chans": chans, "num_pool_layers": pools}})
+    cfg = train_config_from_dict({"model": {"chans": chans, "num_pool_layers": pools}})
     torch.manual_seed(0)
     net = cfg.model.build()
-    save_checkpoint(path, {"model": net.state_dict(), "config": config_to_dict(cfg),
-                           "epoch": 0, "step": 0})  # fmt: skip
+    save_checkpoint(path, Checkpoint(config=cfg, model=net.state_dict()))
     return path
 
 
@@ -88,21 +87,21 @@ def worker(args: argparse.Namespace) -> None:
     """One measurement in this (fresh) process; prints one JSON line."""
     import torch
 
-    import mrirecon.methods  # noqa: F401  (registers unet and cs)
+    from mrirecon.methods import MethodOptions, make_spec
     from mrirecon.reconstruct import ReconJob, reconstruct_folder
 
-    opts: dict = {}
-    if args.method == "unet":
-        opts = {"checkpoint": args.checkpoint}
-    elif args.method == "cs":
-        opts = {"iterations": args.cs_iterations}
-    job = ReconJob(Path(args.input), Path(args.output), method=args.method, device=args.device,
-                   method_options=opts, progress=False)  # fmt: skip
+    options = MethodOptions(
+        checkpoint=Path(args.checkpoint) if args.method == "unet" else None,
+        cs_overrides=(f"iterations={args.cs_iterations}",) if args.method == "cs" else (),
+    )
+    spec = make_spec(args.method, options)
+    job = ReconJob(Path(args.input), Path(args.output), method=spec, device=args.device,
+                   progress=False)  # fmt: skip
     # Warm up (model load, kernels, allocator) on one file outside the timed run.
     first = sorted(Path(args.input).glob("*.h5"))[:1]
     warm_dir = Path(args.output).with_name(Path(args.output).name + "_warm")
-    reconstruct_folder(ReconJob(Path(args.input), warm_dir, method=args.method, device=args.device,
-                                method_options=opts, progress=False, files=tuple(first)))  # fmt: skip
+    reconstruct_folder(ReconJob(Path(args.input), warm_dir, method=spec, device=args.device,
+                                progress=False, files=tuple(first)))  # fmt: skip
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

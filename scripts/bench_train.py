@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from mrirecon.models import UnetConfig
 from mrirecon.train.config import LossConfig, OptimConfig, SchedConfig
-from mrirecon.train.loop import train_one_epoch
+from mrirecon.train.loop import TrainContext, train_one_epoch
 from mrirecon.train.losses import build_loss
 from mrirecon.train.optim import build_optimizer, build_scheduler
 from mrirecon.train.runtime import Runtime
@@ -74,20 +74,10 @@ def make_ours(chans: int, rt: Runtime, steps: int):
     scaler = torch.amp.GradScaler(rt.device.type, enabled=False)
     loss_fn = build_loss(LossConfig())
 
+    ctx = TrainContext(fwd, opt, sched, scaler, loss_fn, rt, log_every=10**9, show_progress=False)
+
     def run(batches: list[Batch]) -> None:
-        train_one_epoch(
-            fwd,
-            batches,
-            opt,
-            sched,
-            scaler,
-            loss_fn,
-            rt,
-            epoch=0,
-            global_step=0,
-            show_progress=False,
-            log_every=10**9,
-        )
+        train_one_epoch(ctx, batches, epoch=0, global_step=0)
 
     return run
 

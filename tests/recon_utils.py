@@ -13,19 +13,18 @@ TINY_MODEL = {"chans": 4, "num_pool_layers": 2, "num_groups": 2}
 
 def tiny_checkpoint(path: Path, seed: int = 0, model: dict | None = None) -> Path:
     """An untrained U-Net saved with the training code's checkpoint format."""
-    from mrirecon.train.checkpoint import save_checkpoint
-    from mrirecon.train.config import config_from_dict, config_to_dict
+    from mrirecon.train.checkpoint import Checkpoint, save_checkpoint
+    from mrirecon.train.config import train_config_from_dict
 
-    cfg = config_from_dict({"model": model or TINY_MODEL})
+    cfg = train_config_from_dict({"model": model or TINY_MODEL})
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = cfg.model.build()
         # GroupNorm starts as identity; perturb its affine so the net is not near-trivial.
         for p in net.parameters():
             p.data.add_(0.05 * torch.randn_like(p))
-    state = {"model": net.state_dict(), "config": config_to_dict(cfg), "epoch": 0, "step": 0}
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(path, state)
+    save_checkpoint(path, Checkpoint(config=cfg, model=net.state_dict()))
     return path
 
 

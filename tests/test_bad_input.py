@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from mrirecon.cli import main
-from mrirecon.data.dataset import DataError, SliceDataset, inspect_file, scan_folder
+from mrirecon.data.dataset import SliceDataset, inspect_file, scan_folder
+from mrirecon.errors import DataError
 from tests.conftest import make_volume, write_fastmri
 
 

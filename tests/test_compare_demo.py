@@ -6,15 +6,15 @@ import json
 
 import pytest
 
-from mrirecon.cli import demo
-from mrirecon.train.config import load_config
+from mrirecon import demo
+from mrirecon.train.config import load_train_config
 from tests.recon_utils import tiny_checkpoint
 
 
 def test_demo_config_is_found_and_valid(monkeypatch, tmp_path):
     path = demo.find_demo_config()
     assert path.name == "demo.yaml"
-    cfg = load_config(path)
+    cfg = load_train_config(path)
     assert cfg.model.in_chans == 1 and cfg.run.epochs >= 1
     (tmp_path / "demo.yaml").write_text("run:\n  epochs: 1\n")
     monkeypatch.setenv("MRIRECON_CONFIG_DIR", str(tmp_path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mrirecon.cs.config import CSConfig, config_from_dict, load_config, save_config
+from mrirecon.cs.config import CSConfig, cs_config_from_dict, load_cs_config, save_cs_config
 from mrirecon.cs.recon import cs_reconstruct, solve_batch
 
 
@@ -78,15 +78,15 @@ def test_other_bad_options():
 
 def test_config_files(tmp_path):
     cfg = CSConfig(iterations=7, lams=((4.0, 2e-3), (8.0, 5e-4)))
-    save_config(cfg, tmp_path / "cs.yaml")
-    assert load_config(tmp_path / "cs.yaml") == cfg
+    save_cs_config(cfg, tmp_path / "cs.yaml")
+    assert load_cs_config(tmp_path / "cs.yaml") == cfg
     assert cfg.lam_for(4.0) == 2e-3 and cfg.lam_for(16.0) == 5e-4
     assert 5e-4 < cfg.lam_for(6.0) < 2e-3  # log-log interpolation
     assert CSConfig(lam=3e-3).lam_for(8.0) == 3e-3
     (tmp_path / "bad.yaml").write_text("cs:\n  iterations: 5\n  lamda: 0.1\n")
-    with pytest.raises(ValueError, match=r"bad.yaml: unknown CS option\(s\) \['lamda'\]"):
-        load_config(tmp_path / "bad.yaml")
-    with pytest.raises(ValueError, match="espirit"):
-        config_from_dict({"espirit": {"kernel": 5}})
-    with pytest.raises(ValueError, match="no such file"):
-        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ValueError, match=r"bad\.yaml: unknown key 'lamda'; valid keys: wavelet"):
+        load_cs_config(tmp_path / "bad.yaml")
+    with pytest.raises(ValueError, match=r"unknown key espirit\.kernel; valid keys in 'espirit'"):
+        cs_config_from_dict({"espirit": {"kernel": 5}})
+    with pytest.raises(ValueError, match="no such config file"):
+        load_cs_config(tmp_path / "missing.yaml")

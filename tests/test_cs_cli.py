@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from mrirecon.cli import main
-from mrirecon.cs.config import load_config
+from mrirecon.cs.config import load_cs_config
 from tests.conftest import make_volume, write_fastmri
 
 
@@ -20,7 +20,7 @@ def test_cs_tune_writes_config(tmp_path, capsys):
     argv += ["--center-fractions", "0.08", "--lams", "1e-3", "1e-2", "--refine", "1"]
     argv += ["--iterations", "10", "--slices", "1", "--quiet"]
     assert main(argv) == 0
-    cfg = load_config(out)
+    cfg = load_cs_config(out)
     record = yaml.safe_load(out.read_text())["tuning"]
     scores = record["ssim"][4.0]
     assert len(scores) == 3  # the grid plus one refinement midpoint
@@ -48,4 +48,4 @@ def test_shipped_default_config_matches_code_defaults():
     path = Path(__file__).resolve().parents[1] / "configs" / "cs_default.yaml"
     if not path.exists():
         pytest.skip("configs/ not present (installed package)")
-    assert load_config(path) == CSConfig()
+    assert load_cs_config(path) == CSConfig()

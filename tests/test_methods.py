@@ -11,9 +11,9 @@ import torch
 
 from mrirecon.cli import main
 from mrirecon.data.dataset import SliceDataset
+from mrirecon.data.fastmri_h5 import read_attrs, read_reconstruction
 from mrirecon.data.masks import MaskSpec
 from mrirecon.data.transforms import UnetTransform
-from mrirecon.io import read_attrs, read_reconstruction
 from mrirecon.methods.unet import unet_inference
 from mrirecon.metrics import volume_metrics
 from mrirecon.reconstruct import ReconJob, reconstruct_folder

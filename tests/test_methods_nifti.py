@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from mrirecon.cli import main
-from mrirecon.io import read_reconstruction, voxel_size_from_header, write_nifti
+from mrirecon.data.fastmri_h5 import read_reconstruction
+from mrirecon.data.header import parse_header
+from mrirecon.io import write_nifti
 from tests.conftest import make_volume, write_fastmri
 
 nib = pytest.importorskip("nibabel")
@@ -66,9 +68,10 @@ def test_nifti_matches_h5_with_header_voxel_size(inp, tmp_path):
 
 
 def test_voxel_size_from_header():
-    assert voxel_size_from_header(FOV_HEADER) == pytest.approx((200 / 128, 180 / 128, 3.0))
-    assert voxel_size_from_header(b"<not xml") is None
-    assert voxel_size_from_header(FOV_HEADER.replace(b"<x>200</x>", b"")) is None
+    assert parse_header(FOV_HEADER).voxel_size == pytest.approx((200 / 128, 180 / 128, 3.0))
+    with pytest.raises(ValueError, match="not valid XML"):
+        parse_header(b"<not xml")
+    assert parse_header(FOV_HEADER.replace(b"<x>200</x>", b"")).voxel_size is None
 
 
 def test_write_nifti_rejects_bad_arrays(tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mrirecon.cli import main
-from mrirecon.io import is_complete
+from mrirecon.data.fastmri_h5 import is_complete
 from tests.recon_utils import data_folder, tiny_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mrirecon.cli import main
-from mrirecon.io import read_attrs, read_reconstruction
+from mrirecon.data.fastmri_h5 import read_attrs, read_reconstruction
 from tests.conftest import make_volume, write_fastmri
 
 

@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from mrirecon.evaluate import VolumeScore, read_scores_csv
 from mrirecon.methods import comparison_pairs
 from mrirecon.report.figures import PanelSlice, box_figure, panel_figure
 from mrirecon.report.html import Figure, render_html
 from mrirecon.report.stats import (
-    Row,
     bootstrap_ci,
     group_stats,
     paired_difference,
     paired_table,
-    read_metrics_csv,
     wilcoxon_p,
     write_metrics_csv,
 )
@@ -27,8 +26,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _rows(values_a, values_b, a="unet", b="cs", acc=4.0):
-    rows = [Row(f"f{i}.h5", a, acc, 0.1, 30.0, v) for i, v in enumerate(values_a)]
-    rows += [Row(f"f{i}.h5", b, acc, 0.2, 28.0, v) for i, v in enumerate(values_b)]
+    rows = [VolumeScore(f"f{i}.h5", a, acc, 0.1, 30.0, v) for i, v in enumerate(values_a)]
+    rows += [VolumeScore(f"f{i}.h5", b, acc, 0.2, 28.0, v) for i, v in enumerate(values_b)]
     return rows
 
 
@@ -98,7 +97,7 @@ def test_metrics_csv_round_trip(tmp_path):
     rows = _rows([0.9, 0.8], [0.85, 0.7])
     path = write_metrics_csv(tmp_path / "m.csv", rows)
     assert path.read_text().splitlines()[0] == "file,method,acceleration,nmse,psnr,ssim,dataset"
-    assert read_metrics_csv(path) == rows
+    assert read_scores_csv(path) == rows
 
 
 def test_figures_are_pngs_and_check_shapes():

@@ -118,7 +118,7 @@ def test_fastmri_slicedataset_reads_files(folders, challenge):
 
 
 def test_attrs_and_header(folders):
-    from mrirecon.data.dataset import parse_header
+    from mrirecon.data.header import parse_header
 
     for path in folders["multicoil"] + folders["singlecoil"]:
         with h5py.File(path, "r") as hf:

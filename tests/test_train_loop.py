@@ -26,10 +26,10 @@ from mrirecon.fft import center_crop, fft2c_np, ifft2c_np
 from mrirecon.metrics import volume_metrics
 from mrirecon.models import UnetConfig
 from mrirecon.train.checkpoint import load_checkpoint, load_model
-from mrirecon.train.config import LossConfig, OptimConfig, SchedConfig, load_config
+from mrirecon.train.config import LossConfig, OptimConfig, SchedConfig, load_train_config
 from mrirecon.train.fit import fit
 from mrirecon.train.logs import read_metrics
-from mrirecon.train.loop import NonFiniteLossError, train_one_epoch
+from mrirecon.train.loop import NonFiniteLossError, TrainContext, train_one_epoch
 from mrirecon.train.losses import build_loss
 from mrirecon.train.optim import build_optimizer, build_scheduler
 from mrirecon.train.runtime import Runtime
@@ -108,30 +108,23 @@ def test_overfit_real_slices_lowers_l1_5x(data_root):
     sched = build_scheduler(opt, SchedConfig(), 1, 1)
     rt = Runtime(device=torch.device("cpu"))
     scaler = torch.amp.GradScaler("cpu", enabled=False)
+    loss_fn = build_loss(LossConfig())
+    ctx = TrainContext(net, opt, sched, scaler, loss_fn, rt, show_progress=False)
     losses = []
     for i in range(100):
-        res = train_one_epoch(
-            net,
-            [batch],
-            opt,
-            sched,
-            scaler,
-            build_loss(LossConfig()),
-            rt,
-            epoch=i,
-            global_step=i,
-            show_progress=False,
-        )
+        res = train_one_epoch(ctx, [batch], epoch=i, global_step=i)
         losses.append(res.loss)
     assert losses[0] / min(losses[-5:]) >= 5.0, (losses[0], losses[-5:])
 
 
 def test_fit_writes_run_and_validation_matches_offline_metrics(data_root, tmp_path):
-    cfg = load_config(REPO / "configs" / "demo.yaml", [*TINY, "run.epochs=2", "run.val_every=1"])
+    cfg = load_train_config(
+        REPO / "configs" / "demo.yaml", [*TINY, "run.epochs=2", "run.val_every=1"]
+    )
     res = fit(cfg, data_root, tmp_path / "run")
     run = tmp_path / "run"
     assert {p.name for p in run.iterdir()} >= {"config.yaml", "metrics.jsonl", "last.pt", "best.pt"}
-    assert load_config(run / "config.yaml") == cfg
+    assert load_train_config(run / "config.yaml") == cfg
     epochs = read_metrics(run / "metrics.jsonl", "epoch")
     assert [e["epoch"] for e in epochs] == [0, 1]
     steps = read_metrics(run / "metrics.jsonl", "step")
@@ -152,7 +145,7 @@ def test_fit_writes_run_and_validation_matches_offline_metrics(data_root, tmp_pa
 
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(data_root, tmp_path, monkeypatch):
-    cfg = load_config(None, [*TINY, "run.epochs=1"])
+    cfg = load_train_config(None, [*TINY, "run.epochs=1"])
     run = tmp_path / "run"
     fit(cfg, data_root, run)
     before = (run / "last.pt").read_bytes()
@@ -161,13 +154,13 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(data_root, tmp_path, monkeypat
         return lambda pred, *args: pred.mean() * float("nan")
 
     monkeypatch.setattr(fit_module, "build_loss", nan_loss)
-    cfg2 = load_config(None, [*TINY, "run.epochs=2"])
+    cfg2 = load_train_config(None, [*TINY, "run.epochs=2"])
     with pytest.raises(
         NonFiniteLossError, match=r"non-finite loss .*last good checkpoint .*last\.pt is unchanged"
     ):
         fit(cfg2, data_root, run, resume=True)
     assert (run / "last.pt").read_bytes() == before
-    assert load_checkpoint(run / "last.pt")["epoch"] == 0
+    assert load_checkpoint(run / "last.pt").epoch == 0
     assert read_metrics(run / "metrics.jsonl", "error")
 
 
@@ -219,7 +212,29 @@ def ref_run(data_root, tmp_path_factory) -> Path:
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        fit(load_config(None, [*TINY, f"run.epochs={EPOCHS}"]), data_root, out)
+        fit(load_train_config(None, [*TINY, f"run.epochs={EPOCHS}"]), data_root, out)
+    finally:
+        torch.set_num_threads(old)
+    return out
+
+
+# Every stream a resume must restore: dropout (global torch RNG), augmentation (per-sample
+# RNG), validation (and the zero-filled pass) after every epoch.
+STOCHASTIC = [
+    "model.drop_prob=0.1",
+    "augment.enabled=true",
+    "augment.scale_p=0.5",
+    "run.val_every=1",
+]
+
+
+@pytest.fixture(scope="module")
+def ref_run_stochastic(data_root, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ref_stochastic") / "run"
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        fit(load_train_config(None, [*TINY, *STOCHASTIC, f"run.epochs={EPOCHS}"]), data_root, out)
     finally:
         torch.set_num_threads(old)
     return out
@@ -230,11 +245,13 @@ def _fit_in_child(cfg, data_root: Path, out: Path) -> None:
     fit(cfg, data_root, out)
 
 
-def test_resume_after_sigkill_matches_uninterrupted(data_root, ref_run, tmp_path):
-    ref = _step_losses(ref_run)
+def test_resume_after_sigkill_matches_uninterrupted(data_root, ref_run_stochastic, tmp_path):
+    """SIGKILL mid-run, then --resume: with dropout, augmentation and validation the
+    continued run equals the uninterrupted one step for step and in its final weights."""
+    ref = _step_losses(ref_run_stochastic)
     assert len(ref) == 4 * EPOCHS
     killed = tmp_path / "killed"
-    cfg = load_config(None, [*TINY, f"run.epochs={EPOCHS}"])
+    cfg = load_train_config(None, [*TINY, *STOCHASTIC, f"run.epochs={EPOCHS}"])
     proc = multiprocessing.get_context("fork").Process(
         target=_fit_in_child, args=(cfg, data_root, killed)
     )
@@ -250,14 +267,20 @@ def test_resume_after_sigkill_matches_uninterrupted(data_root, ref_run, tmp_path
     finally:
         proc.join(30)
     assert proc.exitcode == -signal.SIGKILL, "the run ended before it could be killed"
-    saved_epoch = load_checkpoint(killed / "last.pt")["epoch"]
+    saved_epoch = load_checkpoint(killed / "last.pt").epoch
     assert saved_epoch < EPOCHS - 1
 
     assert main(["train", "--resume", str(killed)]) == 0  # the data root comes from the run
     got = _step_losses(killed)
     later = [s for s in ref if s > 4 * (saved_epoch + 1)]
     assert later and all(got[s] == pytest.approx(ref[s], rel=1e-5, abs=1e-7) for s in later)
-    assert load_checkpoint(killed / "last.pt")["epoch"] == EPOCHS - 1
+    final, want = (
+        load_checkpoint(killed / "last.pt"),
+        load_checkpoint(ref_run_stochastic / "last.pt"),
+    )
+    assert final.epoch == EPOCHS - 1
+    for name, tensor in want.model.items():
+        torch.testing.assert_close(final.model[name], tensor, rtol=0, atol=1e-6, msg=name)
     assert len(read_metrics(killed / "metrics.jsonl", "start")) == 2
 
 
@@ -305,7 +328,7 @@ def test_tensorboard_scalars_and_image_grids_when_importable(data_root, tmp_path
     fake = types.ModuleType("torch.utils.tensorboard")
     fake.SummaryWriter = FakeWriter
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
-    cfg = load_config(None, [*TINY, "run.epochs=1", "run.tensorboard=true"])
+    cfg = load_train_config(None, [*TINY, "run.epochs=1", "run.tensorboard=true"])
     fit(cfg, data_root, tmp_path / "run")
     tags = {tag for kind, tag, _ in calls if kind == "scalar"}
     assert {"train/loss", "train/lr", "train/grad_norm", "epoch/val_ssim"} <= tags
@@ -318,7 +341,7 @@ def test_tensorboard_scalars_and_image_grids_when_importable(data_root, tmp_path
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_bf16_channels_last_compile_run(data_root, tmp_path):
-    cfg = load_config(None, [*TINY, "run.epochs=1", "run.device=cuda", "run.compile=true"])
+    cfg = load_train_config(None, [*TINY, "run.epochs=1", "run.device=cuda", "run.compile=true"])
     res = fit(cfg, data_root, tmp_path / "run")
     start = read_metrics(tmp_path / "run" / "metrics.jsonl", "start")[0]
     assert start["amp"] == "torch.bfloat16" and start["device"].startswith("cuda")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from mrirecon.fft import fft2c, ifft2c
 from mrirecon.metrics import ssim_torch
 from mrirecon.train.augment import KspaceAugment
 from mrirecon.train.checkpoint import (
+    Checkpoint,
     checkpoint_hash,
     load_checkpoint,
     load_model,
@@ -25,9 +27,9 @@ from mrirecon.train.config import (
     OptimConfig,
     SchedConfig,
     TrainConfig,
-    config_from_dict,
-    config_to_dict,
-    load_config,
+    load_train_config,
+    train_config_from_dict,
+    train_config_to_dict,
 )
 from mrirecon.train.losses import build_loss, ssim_loss
 from mrirecon.train.optim import build_optimizer, build_scheduler, lr_factor
@@ -45,8 +47,8 @@ CONFIGS = sorted(
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_configs_load_and_round_trip(path):
-    cfg = load_config(path)
-    assert config_from_dict(config_to_dict(cfg)) == cfg
+    cfg = load_train_config(path)
+    assert train_config_from_dict(train_config_to_dict(cfg)) == cfg
 
 
 def test_shipped_configs_present():
@@ -59,12 +61,12 @@ def test_overrides_are_typed(tmp_path):
     path.write_text(
         "optim:\n  lr: 1e-3\nmask:\n  accelerations: [4, 8]\n  center_fractions: [0.08, 0.04]\n"
     )
-    cfg = load_config(path, ["optim.lr=3e-4", "optim.betas=0.8,0.99", "run.compile=yes"])
+    cfg = load_train_config(path, ["optim.lr=3e-4", "optim.betas=0.8,0.99", "run.compile=yes"])
     assert cfg.optim.lr == pytest.approx(3e-4) and isinstance(cfg.optim.lr, float)
     assert cfg.optim.betas == (0.8, 0.99)
     assert cfg.mask.accelerations == (4.0, 8.0)
     assert cfg.run.compile is True
-    assert load_config(None) == TrainConfig()
+    assert load_train_config(None) == TrainConfig()
 
 
 @pytest.mark.parametrize(
@@ -75,21 +77,21 @@ def test_overrides_are_typed(tmp_path):
         (["run.epochs=many"], r"run\.epochs: expected int"),
         (["optim.name=adamax"], r"optim\.name: unknown 'adamax'; choose from"),
         (["optim.betas=0.9"], r"optim\.betas: expected 2 values"),
-        (["lr=1"], "section.key=value"),
+        (["lr=1"], r"--set lr=1: unknown config section 'lr'"),
     ],
 )
 def test_bad_config_values_give_clear_errors(overrides, match):
     with pytest.raises(ValueError, match=match):
-        load_config(None, overrides)
+        load_train_config(None, overrides)
 
 
 def test_bad_yaml_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim: [1, 2\n")
     with pytest.raises(ValueError, match=r"bad\.yaml: not valid YAML"):
-        load_config(bad)
+        load_train_config(bad)
     with pytest.raises(ValueError, match="no such config file"):
-        load_config(tmp_path / "missing.yaml")
+        load_train_config(tmp_path / "missing.yaml")
 
 
 # ---------------------------------------------------------------- losses
@@ -206,36 +208,36 @@ def test_augment_scale_phase_and_stream_length():
 # ---------------------------------------------------------------- checkpoints
 
 
-def _ckpt_state(cfg: TrainConfig) -> dict:
+def _ckpt_state(cfg: TrainConfig) -> Checkpoint:
     torch.manual_seed(0)
     net = cfg.model.build()
-    return {"model": net.state_dict(), "config": config_to_dict(cfg), "epoch": 0, "step": 3}
+    return Checkpoint(config=cfg, model=net.state_dict(), epoch=0, step=3)
 
 
 def test_checkpoint_round_trip_load_model_and_hash(tmp_path):
-    cfg = load_config(None, ["model.chans=4", "model.num_groups=2", "model.norm=group"])
+    cfg = load_train_config(None, ["model.chans=4", "model.num_groups=2", "model.norm=group"])
     state = _ckpt_state(cfg)
     path = tmp_path / "last.pt"
     save_checkpoint(path, state)
-    assert load_checkpoint(path)["versions"]["torch"] == torch.__version__
+    assert load_checkpoint(path).versions["torch"] == torch.__version__
     model, cfg2 = load_model(path, "cpu")
     assert cfg2 == cfg and not model.training
     x = torch.randn(1, 1, 32, 32)
     ref = cfg.model.build()
-    ref.load_state_dict(state["model"])
+    ref.load_state_dict(state.model)
     torch.testing.assert_close(model(x), ref.eval()(x))
     h = checkpoint_hash(path)
     assert len(h) == 16 and checkpoint_hash(tmp_path) == h  # a run folder resolves to its file
-    save_checkpoint(tmp_path / "again.pt", {**state, "epoch": 5, "optimizer": {"x": 1}})
+    save_checkpoint(tmp_path / "again.pt", replace(state, epoch=5, optimizer={"x": 1}))
     assert checkpoint_hash(tmp_path / "again.pt") == h  # weights decide, not the rest
-    changed = {k: v.clone() for k, v in state["model"].items()}
+    changed = {k: v.clone() for k, v in state.model.items()}
     next(iter(changed.values())).add_(1e-3)
-    assert model_hash(changed, state["config"]["model"])[:16] != h
+    assert model_hash(changed, train_config_to_dict(cfg)["model"])[:16] != h
     assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_bad_checkpoints_give_clear_errors(tmp_path):
-    cfg = load_config(None, ["model.chans=4", "model.num_groups=2"])
+    cfg = load_train_config(None, ["model.chans=4", "model.num_groups=2"])
     good = tmp_path / "good.pt"
     save_checkpoint(good, _ckpt_state(cfg))
     garbage = tmp_path / "garbage.pt"
@@ -252,8 +254,8 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
         load_model(foreign)
     mismatched = tmp_path / "mismatched.pt"
     state = _ckpt_state(cfg)
-    state["config"]["model"]["chans"] = 8
-    save_checkpoint(mismatched, state)
+    wider = replace(cfg, model=replace(cfg.model, chans=8))
+    save_checkpoint(mismatched, replace(state, config=wider))
     with pytest.raises(ValueError, match=r"mismatched\.pt: model weights do not match"):
         load_model(mismatched)
     with pytest.raises(ValueError, match="no such checkpoint"):

@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     )
     result = run_compare(cfg)
     print(result.summary)
+    for path, why in result.ignored:
+        print(f"SKIPPED {path}: {why}", file=sys.stderr)
     for what, why in result.failed:
         print(f"FAILED {what}: {why}", file=sys.stderr)
     print(f"metrics: {result.paths['metrics']}")

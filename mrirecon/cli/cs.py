@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mrirecon.data.masks import MASKS, parse_pairs
+from mrirecon.data.masks import MASKS, pair_center_fractions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,7 +50,8 @@ def run_tune(args: argparse.Namespace) -> int:
 
     sets = [] if args.iterations is None else [f"iterations={args.iterations}"]
     config = load_cs_config(args.config, sets, flag="--iterations")
-    pairs = parse_pairs(args.center_fractions, args.accelerations)
+    cfs = pair_center_fractions(args.accelerations, args.center_fractions)
+    pairs = list(zip(cfs, (float(a) for a in args.accelerations), strict=True))
 
     def log(msg: str) -> None:
         if not args.quiet:

@@ -1,13 +1,17 @@
-"""``mrirecon data check DIR`` and ``mrirecon data synth --out DIR``."""
+"""``mrirecon data check DIR`` and ``mrirecon data synth --out DIR``.
+
+``data check`` validates each file with :func:`mrirecon.data.dataset.inspect_file`, the
+same door check every other command applies, then (unless ``--quick``) scans k-space for
+NaN/Inf one slice at a time; entries named ``*.h5`` that are not files are listed too.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import numpy as np
-
-from mrirecon.data.dataset import DataError, check_finite, inspect_file, list_h5
+from mrirecon.data.dataset import check_kspace_finite, inspect_file, list_h5, skipped_h5
+from mrirecon.errors import DataError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,18 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=run_synth)
 
 
-def _deep_check(path: Path, num_slices: int) -> None:
-    import h5py
-
-    with h5py.File(path, "r") as hf:
-        ks = hf["kspace"]
-        for i in range(num_slices):
-            check_finite(path, np.asarray(ks[i]), f" in slice {i}")
-
-
 def run_check(args: argparse.Namespace) -> int:
-    files = list_h5(args.folder)
-    if not files:
+    files, skipped = list_h5(args.folder), skipped_h5(args.folder)
+    if not files and not skipped:
         raise DataError(f"{args.folder}: no .h5 files found")
     header = f"{'file':<36} {'type':<10} {'slices':>6} {'coils':>5} {'kspace (H,W)':>13} {'recon':>9} {'header':>6}  target"
     print(header)
@@ -58,7 +53,7 @@ def run_check(args: argparse.Namespace) -> int:
         try:
             info = inspect_file(path)
             if not args.quick:
-                _deep_check(path, info.num_slices)
+                check_kspace_finite(info)
         except DataError as exc:
             bad.append(str(exc))
             continue
@@ -72,8 +67,11 @@ def run_check(args: argparse.Namespace) -> int:
         )
     for line in bad:
         print(f"UNUSABLE {line}")
-    print(f"{len(files) - len(bad)} usable, {len(bad)} unusable of {len(files)} file(s)")
-    return 1 if bad else 0
+    for path, why in skipped:
+        print(f"SKIPPED {path}: {why}")
+    summary = f"{len(files) - len(bad)} usable, {len(bad)} unusable of {len(files)} file(s)"
+    print(summary + (f", {len(skipped)} skipped (not files)" if skipped else ""))
+    return 1 if bad or skipped else 0
 
 
 def run_synth(args: argparse.Namespace) -> int:

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from mrirecon.evaluate import evaluate_folders, format_summary, write_csv
+from mrirecon.errors import DataError
+from mrirecon.evaluate import evaluate_folders, format_summary, write_scores_csv
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,12 +35,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"MISSING prediction for {args.targets / name}", file=sys.stderr)
     for name in result.extra:
         print(f"EXTRA prediction without a target: {args.predictions / name}", file=sys.stderr)
+    for path, reason in result.skipped:
+        print(f"SKIPPED {path}: {reason}", file=sys.stderr)
     for name, reason in result.errors:
         print(f"FAILED {name}: {reason}", file=sys.stderr)
     if not result.scores:
-        raise ValueError(f"{args.predictions}: nothing could be scored")
+        raise DataError(f"{args.predictions}: nothing could be scored")
     if args.csv:
-        write_csv(args.csv, result.scores)
+        write_scores_csv(args.csv, result.scores)
         print(f"per-volume table: {args.csv}")
     print(format_summary(result.scores))
     return 0 if result.ok else 1

@@ -104,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         f"{len(report.written)} written, {len(report.skipped)} already complete, "
         f"{len(report.failed)} failed; {report.slices} slices in {report.seconds:.1f} s -> {args.output}"
     )
+    for path, reason in report.ignored:
+        print(f"SKIPPED {path}: {reason}", file=sys.stderr)
     for path, reason in report.failed:
         print(f"FAILED {path}: {reason}", file=sys.stderr)
     return 0 if report.ok else 1

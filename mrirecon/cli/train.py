@@ -12,26 +12,16 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mrirecon.train.config import (
-    TrainConfig,
-    apply_overrides,
-    config_from_dict,
-    config_to_dict,
-    load_config,
-)
+from mrirecon.errors import ConfigError
+from mrirecon.train.config import load_train_config
+from mrirecon.train.runtime import torchrun_env
 
-# Keys that may differ between a run's stored config and a resume request.
-RESUME_MUTABLE = {
-    "run.epochs",
-    "run.progress",
-    "run.tensorboard",
-    "run.log_every",
-    "data.num_workers",
-}
+if TYPE_CHECKING:  # fit pulls in the data loader stack; import it only to run
+    from mrirecon.train.fit import FitResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,83 +54,56 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_train)
 
 
-def _flat(cfg: TrainConfig) -> dict[str, object]:
-    return {f"{s}.{k}": v for s, sec in config_to_dict(cfg).items() for k, v in sec.items()}
-
-
-def resume_config(
-    run_dir: Path, config: Path | None, overrides: list[str]
-) -> tuple[TrainConfig, dict]:
-    """The stored config of ``run_dir`` with overrides; a clear error if they change the run.
-
-    Returns:
-        (config, the checkpoint's data/val roots as a dict).
-    """
-    from mrirecon.train.checkpoint import config_of, load_checkpoint
-
-    ckpt = load_checkpoint(run_dir / "last.pt")
-    stored = config_of(ckpt, run_dir / "last.pt")
-    if config is not None:
-        requested = load_config(config, overrides)
-    else:
-        try:
-            requested = config_from_dict(apply_overrides(config_to_dict(stored), overrides))
-        except ValueError as exc:
-            raise ValueError(f"--set: {exc}") from None
-    a, b = _flat(stored), _flat(requested)
-    changed = sorted(k for k in a if a[k] != b[k] and k not in RESUME_MUTABLE)
-    if changed:
-        diff = ", ".join(f"{k}: {a[k]!r} -> {b[k]!r}" for k in changed[:5])
-        raise ValueError(
-            f"{run_dir}: --resume must keep the run's config, but these differ: {diff} "
-            f"(only {', '.join(sorted(RESUME_MUTABLE))} may change)"
-        )
-    roots = {"data_root": ckpt.get("data_root"), "val_root": ckpt.get("val_root")}
-    return requested, roots
-
-
 def run_train(args: argparse.Namespace) -> int:
+    """Resolve the config and folders from the arguments and run :func:`fit`."""
     from mrirecon.train.fit import fit
+    from mrirecon.train.resume import resume_config
 
+    env = torchrun_env()
     if args.resume is not None:
         run_dir = args.resume
         if args.out is not None and args.out.resolve() != run_dir.resolve():
-            raise ValueError("--out and --resume name different run folders; give only --resume")
+            raise ConfigError("--out and --resume name different run folders; give only --resume")
         if not run_dir.is_dir():
-            raise ValueError(f"{run_dir}: no such run folder")
-        cfg, roots = resume_config(run_dir, args.config, args.overrides)
-        data_root = args.data_root or (Path(roots["data_root"]) if roots["data_root"] else None)
-        val_root = args.val_root or (Path(roots["val_root"]) if roots["val_root"] else None)
+            raise ConfigError(f"--resume {run_dir}: no such run folder")
+        plan = resume_config(run_dir, args.config, args.overrides)
+        cfg = plan.config
+        data_root = args.data_root or plan.data_root
+        val_root = args.val_root or plan.val_root
     else:
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_train_config(args.config, args.overrides)
         data_root, val_root = args.data_root, args.val_root
         run_dir = args.out
         if run_dir is None:
-            stem = args.config.stem if args.config else "default"
-            run_dir = Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-                raise ValueError(
+            if env.world_size > 1:
+                raise ConfigError(
                     "under torchrun give --out so that every rank uses the same run folder"
                 )
+            stem = args.config.stem if args.config else "default"
+            run_dir = Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     if data_root is None:
-        raise ValueError("--data-root is required")
+        raise ConfigError("--data-root is required")
     if not data_root.is_dir():
-        raise ValueError(f"{data_root}: no such data folder")
+        raise ConfigError(f"--data-root {data_root}: no such data folder")
     if val_root is not None and not val_root.is_dir():
-        raise ValueError(f"{val_root}: no such validation folder")
+        raise ConfigError(f"--val-root {val_root}: no such validation folder")
     res = fit(cfg, data_root, run_dir, val_root=val_root, resume=args.resume is not None)
-    if int(os.environ.get("RANK", "0")) == 0:
-        parts = [f"run folder: {res.run_dir}", f"epochs: {res.epochs}", f"steps: {res.global_step}"]
-        if res.val:
-            parts.append(f"val SSIM {res.val['val_ssim']:.4f} PSNR {res.val['val_psnr']:.2f}")
-        if res.zero_filled:
-            parts.append(
-                f"zero-filled SSIM {res.zero_filled['zf_ssim']:.4f} PSNR {res.zero_filled['zf_psnr']:.2f}"
-            )
-        if res.best_ssim is not None:
-            parts.append(f"best val SSIM {res.best_ssim:.4f} ({res.run_dir / 'best.pt'})")
-        print("; ".join(parts))
+    if env.rank == 0:
+        print(_summary(res))
     return 0
 
 
-__all__ = ["register", "run_train", "resume_config"]
+def _summary(res: FitResult) -> str:
+    """The one-line result of a run."""
+    parts = [f"run folder: {res.run_dir}", f"epochs: {res.epochs}", f"steps: {res.global_step}"]
+    if res.val:
+        parts.append(f"val SSIM {res.val['val_ssim']:.4f} PSNR {res.val['val_psnr']:.2f}")
+    if res.zero_filled:
+        zf = res.zero_filled
+        parts.append(f"zero-filled SSIM {zf['zf_ssim']:.4f} PSNR {zf['zf_psnr']:.2f}")
+    if res.best_ssim is not None:
+        parts.append(f"best val SSIM {res.best_ssim:.4f} ({res.run_dir / 'best.pt'})")
+    return "; ".join(parts)
+
+
+__all__ = ["register", "run_train"]

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mrirecon.config import load_typed, parse_overrides, to_plain, typed_from_dict, write_yaml
+from mrirecon.config import load_typed, to_plain, typed_from_dict, write_yaml
 from mrirecon.cs.espirit import EspiritConfig
 from mrirecon.cs.solvers import SOLVERS
 from mrirecon.cs.wavelet import WAVELETS
@@ -30,7 +30,6 @@ __all__ = [
     "load_cs_config",
     "cs_config_from_dict",
     "cs_config_to_dict",
-    "override_cs_config",
     "save_cs_config",
 ]
 
@@ -156,19 +155,6 @@ def load_cs_config(
         ConfigError: one line naming the file or the override and the key.
     """
     return load_typed(CSConfig, path, overrides, flag=flag, section=CS_SECTION)
-
-
-def override_cs_config(
-    config: CSConfig, overrides: Sequence[str], *, flag: str = "--set"
-) -> CSConfig:
-    """``config`` with ``key=value`` overrides applied (values parsed as YAML)."""
-    return typed_from_dict(
-        CSConfig,
-        cs_config_to_dict(config),
-        source="CS config",
-        overrides=parse_overrides(overrides, flag),
-        flag=flag,
-    )
 
 
 def save_cs_config(

@@ -21,9 +21,11 @@ import torch
 from mrirecon.cs.config import CSConfig
 from mrirecon.cs.espirit import espirit_maps
 from mrirecon.cs.recon import solve_batch
-from mrirecon.data.dataset import DataError, SliceDataset, VolumeInfo, recon_crop, scan_folder
+from mrirecon.data.dataset import SliceDataset, VolumeInfo, scan_folder
+from mrirecon.data.header import recon_crop
 from mrirecon.data.masks import MaskSpec, eval_rng
 from mrirecon.data.transforms import zero_filled
+from mrirecon.errors import ConfigError, DataError
 from mrirecon.fft import center_crop
 from mrirecon.metrics import ssim
 
@@ -109,9 +111,12 @@ def tune_lambda(
     config = config or CSConfig()
     grid = sorted({float(v) for v in grid})
     if not grid or grid[0] <= 0 or not all(math.isfinite(v) for v in grid):
-        raise ValueError(f"lambda grid must hold positive finite values, got {grid}")
+        raise ConfigError(f"lambda grid must hold positive finite values, got {grid}")
     if slices_per_volume < 1 or max_volumes < 1 or refine < 0:
-        raise ValueError("slices per volume and volumes must be >= 1, refine >= 0")
+        raise ConfigError(
+            f"slices per volume ({slices_per_volume}) and volumes ({max_volumes}) must be >= 1, "
+            f"refine ({refine}) >= 0"
+        )
     infos, _ = scan_folder(data)
     infos = [i for i in infos if i.target_key is not None][:max_volumes]
     if not infos:

@@ -11,7 +11,9 @@ NaN/Inf as they read, so indexing never reads whole volumes. The file format its
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -20,32 +22,23 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch.utils.data
 
-from mrirecon.data.fastmri_h5 import VolumeReader, read_layout
+from mrirecon.data.fastmri_h5 import VolumeReader, check_size, read_layout
 from mrirecon.data.header import Header, recon_crop
 from mrirecon.errors import DataError
 
 __all__ = [
     "VolumeInfo",
     "RawSlice",
-    "MAX_SLICES",
-    "MAX_COILS",
-    "MAX_MATRIX",
     "check_mask",
     "inspect_file",
     "list_h5",
+    "skipped_h5",
     "scan_folder",
     "read_volume",
     "check_finite",
     "check_kspace_finite",
     "SliceDataset",
 ]
-
-# Limits on declared k-space sizes, checked before any read so a hostile file cannot make
-# a command allocate without bound. Generous for 2-D MRI: fastMRI's largest files have
-# 640 x 368 k-space, under 100 slices and 28 coils.
-MAX_SLICES = 4096
-MAX_COILS = 512
-MAX_MATRIX = 8192
 
 
 class VolumeInfo(NamedTuple):
@@ -80,14 +73,6 @@ class RawSlice(NamedTuple):
     file_mask: np.ndarray | None
     info: VolumeInfo
     slice_idx: int
-
-
-def _available_memory() -> int | None:
-    """Bytes of memory available now (Linux), or None where it cannot be told."""
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def check_mask(path: Path, mask: np.ndarray) -> None:
@@ -125,9 +110,11 @@ def inspect_file(path: str | os.PathLike[str]) -> VolumeInfo:
     """Validate a fastMRI file before any large read and describe it (the door check).
 
     Every command (reconstruct, evaluate, train, ``data check``) validates files here:
-    declared shapes within :data:`MAX_SLICES`, :data:`MAX_COILS`, :data:`MAX_MATRIX` and
-    available memory; complex k-space; a real target with matching slices; a usable
-    ``mask`` (:func:`check_mask`); a positive recon size that k-space covers.
+    declared shapes within limits and available memory
+    (:func:`~mrirecon.data.fastmri_h5.check_size`); complex k-space; a real target with
+    matching slices; a usable ``mask`` (:func:`check_mask`); a recon size (the target's,
+    else the header's) that is positive with h <= H and w <= W, or W < w <= 2 W, where
+    fastMRI's narrow-image rule crops to (W, W) (:func:`~mrirecon.data.header.recon_crop`).
 
     Args:
         path: the .h5 file.
@@ -154,18 +141,7 @@ def inspect_file(path: str | os.PathLike[str]) -> VolumeInfo:
     multicoil = len(ks.shape) == 4
     num_slices, height, width = ks.shape[0], ks.shape[-2], ks.shape[-1]
     coils = ks.shape[1] if multicoil else 1
-    if num_slices > MAX_SLICES or coils > MAX_COILS or max(height, width) > MAX_MATRIX:
-        raise DataError(
-            f"{path}: 'kspace' declares shape {ks.shape}, beyond the limits ({MAX_SLICES} "
-            f"slices, {MAX_COILS} coils, {MAX_MATRIX} rows or columns)"
-        )
-    need = num_slices * coils * height * width * np.dtype(np.complex64).itemsize
-    free = _available_memory()
-    if free is not None and need > free:
-        raise DataError(
-            f"{path}: 'kspace' {ks.shape} needs {need / 2**30:.1f} GiB, more than the "
-            f"{free / 2**30:.1f} GiB of memory available"
-        )
+    check_size(path, "kspace", (num_slices, coils, height, width), np.complex64)
 
     target_key, target_shape = lay.target_key, None
     if target_key is not None:
@@ -177,6 +153,7 @@ def inspect_file(path: str | os.PathLike[str]) -> VolumeInfo:
             raise DataError(
                 f"{path}: '{target_key}' has {tgt.shape[0]} slices but 'kspace' has {num_slices}"
             )
+        check_size(path, target_key, tgt.shape, np.float32)
         target_shape = (tgt.shape[1], tgt.shape[2])
 
     has_mask = lay.mask_shape is not None
@@ -211,14 +188,42 @@ def inspect_file(path: str | os.PathLike[str]) -> VolumeInfo:
     )
 
 
-def list_h5(root: str | os.PathLike[str]) -> list[Path]:
-    """The .h5 files directly in ``root``, sorted; a clear error if the folder is unusable."""
+def _entries(root: str | os.PathLike[str]) -> list[tuple[Path, str | None]]:
+    """Every ``*.h5`` entry of ``root``, sorted, with why it is skipped (None: a file)."""
     root = Path(root)
     if not root.exists():
         raise DataError(f"{root}: no such folder")
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
-    return sorted(p for p in root.iterdir() if p.suffix == ".h5" and p.is_file())
+    out: list[tuple[Path, str | None]] = []
+    for p in sorted(root.iterdir()):
+        if p.suffix != ".h5":
+            continue
+        try:
+            st = p.stat()  # follows links: a broken link or a loop raises here
+        except OSError as exc:
+            loop = exc.errno == errno.ELOOP
+            out.append((p, "symbolic link loop" if loop else "broken symbolic link"))
+            continue
+        out.append((p, None if stat.S_ISREG(st.st_mode) else "not a regular file (a folder?)"))
+    return out
+
+
+def list_h5(root: str | os.PathLike[str]) -> list[Path]:
+    """The .h5 files directly in ``root``, sorted; a clear error if the folder is unusable.
+
+    Entries named ``*.h5`` that are not readable files are left out; :func:`skipped_h5`
+    lists them so that a command can report each one.
+    """
+    return [p for p, why in _entries(root) if why is None]
+
+
+def skipped_h5(root: str | os.PathLike[str]) -> list[tuple[Path, str]]:
+    """The ``*.h5`` entries of ``root`` that :func:`list_h5` leaves out, with the reason.
+
+    Folders named ``*.h5``, broken symbolic links and symbolic link loops.
+    """
+    return [(p, why) for p, why in _entries(root) if why is not None]
 
 
 def scan_folder(
@@ -231,18 +236,20 @@ def scan_folder(
         strict: raise on the first listing of bad files instead of skipping them.
 
     Returns:
-        (usable volumes, [(path, reason), ...] for the files skipped).
+        (usable volumes, [(path, reason), ...] for the files and ``*.h5`` entries skipped).
 
     Raises:
         DataError: for a missing or empty folder, or bad files when ``strict``.
     """
+    good: list[VolumeInfo] = []
+    bad: list[tuple[Path, str]] = []
     if isinstance(root, str | os.PathLike):
         files = list_h5(root)
         if not files:
             raise DataError(f"{root}: no .h5 files found")
+        bad = skipped_h5(root)
     else:
         files = [Path(p) for p in root]
-    good, bad = [], []
     for f in files:
         try:
             good.append(inspect_file(f))

@@ -40,6 +40,10 @@ __all__ = [
     "COMPLETE_ATTR",
     "Declared",
     "Layout",
+    "MAX_SLICES",
+    "MAX_COILS",
+    "MAX_MATRIX",
+    "check_size",
     "read_layout",
     "VolumeReader",
     "read_header",
@@ -61,8 +65,13 @@ RECON_KEY = "reconstruction"
 TARGET_KEYS = {False: "reconstruction_esc", True: "reconstruction_rss"}
 # Set on every file mrirecon finishes; a file without it is not a finished output.
 COMPLETE_ATTR = "mrirecon_complete"
-# Reads of small datasets (mask, header) are bounded so a hostile declaration cannot
-# make the layout read allocate much.
+# Limits on declared sizes, checked before any read so a hostile file cannot make a
+# command allocate without bound. Generous for 2-D MRI: fastMRI's largest files have
+# 640 x 368 k-space, under 100 slices and 28 coils.
+MAX_SLICES = 4096
+MAX_COILS = 512
+MAX_MATRIX = 8192
+# Bound on the small datasets (mask, header) read with the layout.
 MAX_SMALL_READ = 1 << 20
 
 PathLike = str | os.PathLike[str]
@@ -97,6 +106,40 @@ class Layout(NamedTuple):
     mask: np.ndarray | None
     header: Header | None
     attrs: dict[str, Any]
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available now (Linux ``MemAvailable``), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_size(path: Path, key: str, shape: tuple[int, ...], dtype: type | np.dtype) -> None:
+    """Raise DataError if a declared (slices, [coils,] rows, columns) array is too large.
+
+    Limits: :data:`MAX_SLICES` slices, :data:`MAX_COILS` coils, :data:`MAX_MATRIX` rows
+    and columns, and no more bytes (as ``dtype``) than the memory available now.
+    """
+    slices, rows, cols = shape[0], shape[-2], shape[-1]
+    coils = shape[1] if len(shape) == 4 else 1
+    if slices > MAX_SLICES or coils > MAX_COILS or max(rows, cols) > MAX_MATRIX:
+        raise DataError(
+            f"{path}: '{key}' declares shape {shape}, beyond the limits ({MAX_SLICES} "
+            f"slices, {MAX_COILS} coils, {MAX_MATRIX} rows or columns)"
+        )
+    need = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+    free = _available_memory()
+    if free is not None and need > free:
+        raise DataError(
+            f"{path}: '{key}' {shape} needs {need / 2**30:.1f} GiB, more than the "
+            f"{free / 2**30:.1f} GiB of memory available"
+        )
 
 
 def _open(path: Path) -> h5py.File:
@@ -200,9 +243,7 @@ class VolumeReader:
         self.has_mask = has_mask
         self._hf = _open(self.path)
 
-    def read(
-        self, index: int | slice
-    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def read(self, index: int | slice) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """k-space complex64, target float32 or None, and mask bool (W,) or None.
 
         Args:
@@ -259,6 +300,7 @@ def read_target(path: PathLike, key: str | None = None) -> tuple[np.ndarray, dic
             raise DataError(f"{path}: no target dataset ({' or '.join(keys)})")
         if hf[found].ndim != 3:
             raise DataError(f"{path}: target must be (S, h, w), got shape {hf[found].shape}")
+        check_size(path, found, hf[found].shape, np.float32)
         try:
             data = np.asarray(hf[found][()], dtype=np.float32)
         except (OSError, TypeError) as exc:
@@ -309,7 +351,6 @@ def volume_bytes(
     target: np.ndarray | None,
     header: bytes | str | None,
     attrs: Mapping[str, Any],
-    mask: np.ndarray | None = None,
 ) -> bytes:
     """An input file as bytes: k-space, its target (esc or rss by coil layout), header.
 
@@ -318,15 +359,12 @@ def volume_bytes(
         target: float (S, h, w), or None for a test file.
         header: ISMRMRD header text, or None.
         attrs: file attributes.
-        mask: the (W,) mask of a test file, or None.
     """
 
     def fill(hf: h5py.File) -> None:
         hf.create_dataset(KSPACE_KEY, data=kspace)
         if target is not None:
             hf.create_dataset(TARGET_KEYS[kspace.ndim == 4], data=target)
-        if mask is not None:
-            hf.create_dataset(MASK_KEY, data=mask)
         if header is not None:
             hf.create_dataset(HEADER_KEY, data=np.bytes_(header))
         for name, value in attrs.items():
@@ -348,6 +386,12 @@ def read_reconstruction(path: PathLike) -> np.ndarray:
             raise DataError(f"{path}: no '{RECON_KEY}' dataset")
         if ds.ndim != 3:
             raise DataError(f"{path}: '{RECON_KEY}' must be (S, h, w), got shape {ds.shape}")
+        if ds.dtype.kind not in "biuf":  # bool, integer, float
+            raise DataError(
+                f"{path}: '{RECON_KEY}' must be real, got dtype {ds.dtype} (complex predictions "
+                "are not scored; store the magnitude)"
+            )
+        check_size(path, RECON_KEY, ds.shape, np.float32)
         try:
             return np.asarray(ds[()], dtype=np.float32)
         except (OSError, TypeError) as exc:

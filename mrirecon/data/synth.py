@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import h5py
 import numpy as np
 
 from mrirecon.data import synth_fields as sf
 from mrirecon.data.assets import asset_path, load_colin27
+from mrirecon.data.fastmri_h5 import volume_bytes
 from mrirecon.data.synth_anatomy import ORIENTATIONS, sample_anatomy, weighted_choice
 from mrirecon.fft import center_crop, fft2c_np, ifft2c_np
 from mrirecon.io import atomic_write
@@ -309,13 +309,9 @@ def write_volume(path: str | os.PathLike[str], vol: SynthVolume) -> Path:
         The path written.
     """
     path = Path(path)
-    key = "reconstruction_rss" if vol.kspace.ndim == 4 else "reconstruction_esc"
-    with atomic_write(path) as tmp, h5py.File(tmp, "w") as hf:
-        hf.create_dataset("kspace", data=vol.kspace)
-        hf.create_dataset(key, data=vol.target)
-        hf.create_dataset("ismrmrd_header", data=np.bytes_(vol.header))
-        for name, value in vol.attrs.items():
-            hf.attrs[name] = value
+    data = volume_bytes(vol.kspace, vol.target, vol.header, vol.attrs)
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(data)
     return path
 
 

@@ -13,7 +13,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from mrirecon.data.dataset import RawSlice, recon_crop
+from mrirecon.data.dataset import RawSlice
+from mrirecon.data.header import recon_crop
 from mrirecon.data.masks import Mask, MaskSpec, eval_rng, train_rng
 from mrirecon.fft import abs2, center_crop, crop_slices, ifft2c, rss
 

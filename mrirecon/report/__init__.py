@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from mrirecon import __version__
-from mrirecon.io import atomic_write, read_attrs
+from mrirecon.data.fastmri_h5 import read_attrs
+from mrirecon.evaluate import VolumeScore
+from mrirecon.io import atomic_write
 from mrirecon.methods import baseline_method, comparison_pairs, method_label, spec_class
 from mrirecon.report.figures import box_figure, panel_figure
 from mrirecon.report.html import Figure, render_html
 from mrirecon.report.panels import choose_slices, load_panel
-from mrirecon.report.stats import Row, paired_table, write_metrics_csv
+from mrirecon.report.stats import paired_table, write_metrics_csv
 from mrirecon.report.tables import Table, markdown, md_text, mean_table, paired_diff_table, text
 
 __all__ = ["ReportInputs", "write_report", "recon_dir"]
@@ -53,7 +55,7 @@ class ReportInputs:
     """
 
     out: Path
-    rows: list[Row]
+    rows: list[VolumeScore]
     methods: Sequence[str]
     accelerations: Sequence[float]
     datasets: Sequence[tuple[str, Path]]

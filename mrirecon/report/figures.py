@@ -16,9 +16,9 @@ from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from mrirecon.evaluate import VolumeScore
 from mrirecon.methods import baseline_method, method_label
 from mrirecon.metrics import volume_metrics
-from mrirecon.report.stats import Row
 
 __all__ = ["PanelSlice", "panel_figure", "box_figure"]
 
@@ -169,7 +169,7 @@ def panel_figure(slices: Sequence[PanelSlice], methods: Sequence[str], heading: 
 
 @_literal_text
 def box_figure(
-    rows: Sequence[Row],
+    rows: Sequence[VolumeScore],
     methods: Sequence[str],
     accelerations: Sequence[float],
     metric: str = "ssim",

@@ -5,14 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import h5py
-import numpy as np
-
-from mrirecon.evaluate import read_target
-from mrirecon.fft import center_crop
-from mrirecon.io import read_reconstruction
+from mrirecon.data.fastmri_h5 import read_output_mask, read_reconstruction, read_target
+from mrirecon.errors import ConfigError
+from mrirecon.evaluate import VolumeScore, eval_crop
 from mrirecon.report.figures import PanelSlice
-from mrirecon.report.stats import Row
 
 __all__ = ["choose_slices", "load_panel"]
 
@@ -26,11 +22,11 @@ def _parse(spec: str) -> tuple[str, int | None]:
     try:
         return name, int(sl)
     except ValueError:
-        raise ValueError(f"--panels: expected FILE or FILE:SLICE, got {spec!r}") from None
+        raise ConfigError(f"--panels: expected FILE or FILE:SLICE, got {spec!r}") from None
 
 
 def choose_slices(
-    rows: Sequence[Row],
+    rows: Sequence[VolumeScore],
     datasets: Sequence[tuple[str, Path]],
     requested: Sequence[str] = (),
 ) -> list[tuple[str, Path, int | None]]:
@@ -47,7 +43,7 @@ def choose_slices(
             name, sl = _parse(spec)
             hits = [(d, folders[d] / name) for d in folders if (d, name) in scored]
             if not hits:
-                raise ValueError(f"--panels: {name} was not scored (not in the data folders?)")
+                raise ConfigError(f"--panels: {name} was not scored (not in the data folders?)")
             out.append((hits[0][0], hits[0][1], sl))
         return out
     for d, folder in datasets:
@@ -55,12 +51,6 @@ def choose_slices(
         if names:
             out.append((d, folder / names[0], None))
     return out[:MAX_AUTO_PANELS]
-
-
-def _eval_crop(x: np.ndarray, target_shape: tuple[int, ...]) -> np.ndarray:
-    # evaluate_folders' rule: centre crop to (min(h, w), w) of the target.
-    h, w = target_shape[-2:]
-    return center_crop(x, (min(w, h), w))
 
 
 def load_panel(
@@ -80,14 +70,13 @@ def load_panel(
     target, _ = read_target(path)
     s = target.shape[0] // 2 if slice_idx is None else slice_idx
     if not 0 <= s < target.shape[0]:
-        raise ValueError(f"{path}: slice {s} out of range (volume has {target.shape[0]})")
+        raise ConfigError(f"{path}: slice {s} out of range (volume has {target.shape[0]})")
     recons, mask = {}, None
     for method, folder in recon_dirs.items():
         rpath = folder / path.name
         recon = read_reconstruction(rpath)
-        recons[method] = _eval_crop(recon[s], target.shape)
+        recons[method] = eval_crop(recon[s], target.shape)
         if mask is None:
-            with h5py.File(rpath, "r") as hf:
-                mask = np.asarray(hf["mask"][()], dtype=bool) if "mask" in hf else None
+            mask = read_output_mask(rpath)
     title = f"{dataset}/{path.name}, slice {s}"
-    return PanelSlice(title, _eval_crop(target[s], target.shape), recons, mask)
+    return PanelSlice(title, eval_crop(target[s], target.shape), recons, mask)

@@ -10,7 +10,6 @@ reported as ``n/a`` with the reason, never as a number.
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from collections import defaultdict
@@ -21,16 +20,12 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
-from mrirecon.io import write_csv_rows
+from mrirecon.evaluate import METRICS, Stat, VolumeScore, stat, write_scores_csv
 
 __all__ = [
-    "METRICS",
-    "CSV_FIELDS",
-    "Row",
-    "Stat",
+    "REPORT_COLUMNS",
     "PairedDiff",
     "write_metrics_csv",
-    "read_metrics_csv",
     "group_stats",
     "bootstrap_ci",
     "wilcoxon_p",
@@ -38,30 +33,8 @@ __all__ = [
     "paired_table",
 ]
 
-METRICS = ("ssim", "psnr", "nmse")
-# Higher is better for SSIM and PSNR, lower for NMSE.
-HIGHER_IS_BETTER = {"ssim": True, "psnr": True, "nmse": False}
-CSV_FIELDS = ("file", "method", "acceleration", "nmse", "psnr", "ssim", "dataset")
-
-
-class Row(NamedTuple):
-    """One volume reconstructed by one method at one acceleration."""
-
-    file: str
-    method: str
-    acceleration: float
-    nmse: float
-    psnr: float
-    ssim: float
-    dataset: str = ""
-
-
-class Stat(NamedTuple):
-    """Mean and sample standard deviation (ddof 1; 0 for a single value) over n volumes."""
-
-    n: int
-    mean: float
-    std: float
+# The columns of the report's metrics.csv.
+REPORT_COLUMNS = ("file", "method", "acceleration", "nmse", "psnr", "ssim", "dataset")
 
 
 class PairedDiff(NamedTuple):
@@ -90,61 +63,27 @@ class PairedDiff(NamedTuple):
     note: str
 
 
-def write_metrics_csv(path: str | os.PathLike[str], rows: Iterable[Row]) -> Path:
-    """Write the per-volume table (one line per file, method and acceleration), atomically."""
-    return write_csv_rows(
-        path,
-        CSV_FIELDS,
-        (
-            [
-                r.file,
-                r.method,
-                f"{r.acceleration:g}",
-                f"{r.nmse:.8g}",
-                f"{r.psnr:.8g}",
-                f"{r.ssim:.8g}",
-                r.dataset,
-            ]
-            for r in rows
-        ),
-    )
+def write_metrics_csv(path: str | os.PathLike[str], rows: Iterable[VolumeScore]) -> Path:
+    """Write the report's per-volume table (:data:`REPORT_COLUMNS`), atomically.
+
+    Read it back with :func:`mrirecon.evaluate.read_scores_csv`.
+    """
+    return write_scores_csv(path, rows, REPORT_COLUMNS)
 
 
-def read_metrics_csv(path: str | os.PathLike[str]) -> list[Row]:
-    """Read a table written by :func:`write_metrics_csv`."""
-    path = Path(path)
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = set(CSV_FIELDS[:6]) - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(f"{path}: not a metrics table (missing {', '.join(sorted(missing))})")
-        return [
-            Row(
-                d["file"], d["method"], float(d["acceleration"]), float(d["nmse"]),
-                float(d["psnr"]), float(d["ssim"]), d.get("dataset", "") or "",
-            )
-            for d in reader
-        ]  # fmt: skip
-
-
-def _stat(values: Sequence[float]) -> Stat:
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.size == 0:
-        return Stat(0, math.nan, math.nan)
-    return Stat(int(arr.size), float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0)
-
-
-def group_stats(rows: Iterable[Row], by_dataset: bool = False) -> dict[tuple, dict[str, Stat]]:
+def group_stats(
+    rows: Iterable[VolumeScore], by_dataset: bool = False
+) -> dict[tuple, dict[str, Stat]]:
     """Mean/std of every metric per (method, acceleration) or (dataset, method, acceleration).
 
     Returns:
         {key: {metric: Stat}} in first-seen order of the keys.
     """
-    groups: dict[tuple, list[Row]] = defaultdict(list)
+    groups: dict[tuple, list[VolumeScore]] = defaultdict(list)
     for r in rows:
         key = (r.dataset, r.method, r.acceleration) if by_dataset else (r.method, r.acceleration)
         groups[key].append(r)
-    return {k: {m: _stat([getattr(r, m) for r in v]) for m in METRICS} for k, v in groups.items()}
+    return {k: {m: stat(getattr(r, m) for r in v) for m in METRICS} for k, v in groups.items()}
 
 
 def bootstrap_ci(
@@ -202,7 +141,7 @@ def wilcoxon_p(diffs: Sequence[float]) -> tuple[float, str]:
 
 
 def paired_difference(
-    rows: Sequence[Row],
+    rows: Sequence[VolumeScore],
     a: str,
     b: str,
     metric: str,
@@ -238,7 +177,7 @@ def paired_difference(
 
 
 def paired_table(
-    rows: Sequence[Row],
+    rows: Sequence[VolumeScore],
     pairs: Sequence[tuple[str, str]],
     accelerations: Sequence[float],
     seed: int = 0,

@@ -11,8 +11,9 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from mrirecon.evaluate import METRICS, VolumeScore
 from mrirecon.methods import method_label
-from mrirecon.report.stats import METRICS, PairedDiff, Row, group_stats
+from mrirecon.report.stats import PairedDiff, group_stats
 
 __all__ = ["Table", "mean_table", "paired_diff_table", "markdown", "md_text", "text"]
 
@@ -43,7 +44,9 @@ def _order(methods: Sequence[str], present: set[str]) -> list[str]:
     return [m for m in methods if m in present] + sorted(present - set(methods))
 
 
-def mean_table(rows: Sequence[Row], methods: Sequence[str], by_dataset: bool = False) -> Table:
+def mean_table(
+    rows: Sequence[VolumeScore], methods: Sequence[str], by_dataset: bool = False
+) -> Table:
     """Mean ± sample std over volumes per acceleration and method (and dataset)."""
     st = group_stats(rows, by_dataset=by_dataset)
     accs = sorted({r.acceleration for r in rows})

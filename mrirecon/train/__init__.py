@@ -1,8 +1,9 @@
 """U-Net training: typed config, plain PyTorch loop, checkpoints, DDP via torchrun.
 
 Public entry points: :func:`mrirecon.train.fit.fit` (a whole run), :func:`train_one_epoch`,
-:func:`evaluate`, :func:`load_config`, :func:`load_model` and :func:`checkpoint_hash`
-(the ``fit`` submodule is not re-exported so that its name stays the module).
+:func:`evaluate`, :func:`load_train_config`, :func:`load_checkpoint` (a typed
+:class:`Checkpoint`), :func:`load_model` and :func:`checkpoint_hash` (the ``fit``
+submodule is not re-exported so that its name stays the module).
 Submodules are imported lazily so that ``mrirecon.train.checkpoint`` (used by the
 reconstruct command) does not pull in the data loader stack.
 """
@@ -14,12 +15,14 @@ from typing import Any
 
 _EXPORTS = {
     "TrainConfig": "config",
-    "load_config": "config",
-    "config_from_dict": "config",
-    "config_to_dict": "config",
+    "load_train_config": "config",
+    "train_config_from_dict": "config",
+    "train_config_to_dict": "config",
+    "Checkpoint": "checkpoint",
     "load_model": "checkpoint",
     "load_checkpoint": "checkpoint",
     "checkpoint_hash": "checkpoint",
+    "TrainContext": "loop",
     "train_one_epoch": "loop",
     "evaluate": "loop",
     "NonFiniteLossError": "loop",

@@ -14,6 +14,7 @@ import math
 import numpy as np
 import torch
 
+from mrirecon.errors import DataError
 from mrirecon.fft import fft2c, ifft2c
 from mrirecon.train.config import AugmentConfig
 
@@ -43,7 +44,7 @@ class KspaceAugment:
             complex (C, H, W) augmented k-space.
         """
         if not kspace.is_complex() or kspace.dim() != 3:
-            raise ValueError(
+            raise DataError(
                 f"augment needs complex (C, H, W) k-space, got {kspace.dtype} {tuple(kspace.shape)}"
             )
         c = self.cfg

@@ -65,39 +65,27 @@ class RngState:
     Attributes:
         torch: ``torch.get_rng_state()``.
         cuda: one state per visible CUDA device (empty without CUDA).
-        loader: the training loader's generator state (shuffling), if any.
-        val_loader: the validation loaders' generator state, if any.
+        loader: the training loader's generator state (shuffling, worker seeds), if any.
     """
 
     torch: torch.Tensor
     cuda: tuple[torch.Tensor, ...] = ()
     loader: torch.Tensor | None = None
-    val_loader: torch.Tensor | None = None
 
     @classmethod
-    def capture(
-        cls, loader: torch.Generator | None = None, val_loader: torch.Generator | None = None
-    ) -> RngState:
-        """The current global streams and the given loader generators."""
+    def capture(cls, loader: torch.Generator | None = None) -> RngState:
+        """The current global streams and the training loader's generator."""
         cuda = tuple(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else ()
-        return cls(
-            torch=torch.get_rng_state(),
-            cuda=cuda,
-            loader=None if loader is None else loader.get_state(),
-            val_loader=None if val_loader is None else val_loader.get_state(),
-        )
+        state = None if loader is None else loader.get_state()
+        return cls(torch=torch.get_rng_state(), cuda=cuda, loader=state)
 
-    def restore(
-        self, loader: torch.Generator | None = None, val_loader: torch.Generator | None = None
-    ) -> None:
-        """Set the global streams and the given loader generators to this state."""
+    def restore(self, loader: torch.Generator | None = None) -> None:
+        """Set the global streams and the training loader's generator to this state."""
         torch.set_rng_state(self.torch)
         if self.cuda and torch.cuda.is_available() and len(self.cuda) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(list(self.cuda))
         if loader is not None and self.loader is not None:
             loader.set_state(self.loader)
-        if val_loader is not None and self.val_loader is not None:
-            val_loader.set_state(self.val_loader)
 
     def to_dict(self) -> dict[str, Any]:
         """The on-disk form (plain dict of tensors)."""
@@ -106,8 +94,6 @@ class RngState:
             out["cuda"] = list(self.cuda)
         if self.loader is not None:
             out["loader"] = self.loader
-        if self.val_loader is not None:
-            out["val_loader"] = self.val_loader
         return out
 
 
@@ -246,13 +232,13 @@ class _Fields:
         for state in value:
             ok = isinstance(state, Mapping) and isinstance(state.get("torch"), torch.Tensor)
             cuda = state.get("cuda", []) if ok else []
-            for name in ("loader", "val_loader"):
-                ok = ok and (state.get(name) is None or isinstance(state[name], torch.Tensor))
+            loader = state.get("loader") if ok else None
+            ok = ok and (loader is None or isinstance(loader, torch.Tensor))
             ok = ok and isinstance(cuda, list | tuple)
             ok = ok and all(isinstance(c, torch.Tensor) for c in cuda)
             if not ok:
                 raise self.bad("rng", "a list of per-rank RNG states (tensors)")
-            out.append(RngState(state["torch"], tuple(cuda), state.get("loader"), state.get("val_loader")))
+            out.append(RngState(state["torch"], tuple(cuda), loader))
         return tuple(out)
 
 

@@ -136,6 +136,8 @@ class OptimConfig:
             _need(_finite(v) and v >= 0, "optim", name, v, ">= 0 (0 = off)")
         a = self.alpha
         _need(_finite(a) and 0 <= a <= 1, "optim", "alpha", a, "in [0, 1]")
+        if self.name == "sgd" and self.nesterov and self.momentum <= 0:
+            raise ConfigError("optim.nesterov needs optim.momentum > 0")
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,10 @@ def _check_model(m: UnetConfig) -> None:
     d, s = m.drop_prob, m.negative_slope
     _need(_finite(d) and 0 <= d < 1, "model", "drop_prob", d, "in [0, 1)")
     _need(_finite(s) and s >= 0, "model", "negative_slope", s, ">= 0")
+    if m.norm == "group" and m.chans % m.num_groups:
+        raise ConfigError(
+            f"model.num_groups {m.num_groups} must divide model.chans {m.chans} for group norm"
+        )
 
 
 def train_config_from_dict(raw: Mapping[str, Any] | None, source: str = "config") -> TrainConfig:

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler, Subset
 
 from mrirecon.data.dataset import SliceDataset, VolumeInfo, scan_folder
 from mrirecon.data.transforms import UnetTransform
+from mrirecon.errors import ConfigError
 from mrirecon.train.augment import build_augment
 from mrirecon.train.config import TrainConfig
 from mrirecon.train.runtime import Runtime
@@ -111,7 +112,7 @@ def train_loader(
     ``run.batch_size`` is the global batch, split evenly over ranks.
     """
     if cfg.run.batch_size % rt.world_size:
-        raise ValueError(
+        raise ConfigError(
             f"run.batch_size {cfg.run.batch_size} must be divisible by the {rt.world_size} processes"
         )
     sampler = DistributedSampler(
@@ -139,4 +140,7 @@ def val_loader(ds: SliceDataset, cfg: TrainConfig, rt: Runtime) -> DataLoader:
         num_workers=cfg.data.num_workers,
         pin_memory=rt.device.type == "cuda",
         worker_init_fn=_worker_init if cfg.data.num_workers else None,
+        # Its own generator: a loader without one draws its worker seed from the global
+        # torch RNG (the dropout stream), so each validation pass would shift training.
+        generator=torch.Generator().manual_seed(0),
     )

@@ -60,10 +60,6 @@ class TensorBoard:
             return
         self.writer = SummaryWriter(log_dir=str(log_dir))
 
-    @property
-    def active(self) -> bool:
-        return self.writer is not None
-
     def scalars(self, values: dict[str, float], step: int) -> None:
         if self.writer is None:
             return

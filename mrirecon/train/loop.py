@@ -19,8 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from mrirecon.data.dataset import SliceDataset, recon_crop
+from mrirecon.data.dataset import SliceDataset
+from mrirecon.data.header import recon_crop
 from mrirecon.data.transforms import UnetSample, select_mask, zero_filled
+from mrirecon.errors import DataError, MrireconError
 from mrirecon.fft import center_crop
 from mrirecon.metrics import volume_metrics
 from mrirecon.train.data import VolumeShardSampler
@@ -30,16 +32,46 @@ from mrirecon.train.runtime import Runtime, all_reduce_sum
 
 __all__ = [
     "NonFiniteLossError",
+    "TrainContext",
     "EpochResult",
-    "EvalResult",
+    "ValMetrics",
     "train_one_epoch",
     "evaluate",
     "evaluate_zero_filled",
 ]
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(MrireconError):
     """The loss or gradient norm became NaN/Inf; training stops."""
+
+
+@dataclass(frozen=True)
+class TrainContext:
+    """What a training epoch works with, fixed for the whole run.
+
+    Attributes:
+        model: the (possibly DDP-wrapped/compiled) network, (N, 1, h, w) -> (N, 1, h, w).
+        optimizer, scheduler, scaler: stepped once per batch (scheduler per step).
+        loss_fn: ``loss(pred, target, mean, std, max_value)``.
+        runtime: device/precision/DDP settings.
+        grad_clip: max global gradient 2-norm, 0 = no clipping (the pre-clip norm is
+            logged either way).
+        log, tb: metric sinks (rank 0 only writes).
+        log_every: steps between log records.
+        show_progress: draw a tqdm bar (rank 0).
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    loss_fn: LossFn
+    runtime: Runtime
+    grad_clip: float = 0.0
+    log: MetricsLog | None = None
+    tb: TensorBoard | None = None
+    log_every: int = 10
+    show_progress: bool = True
 
 
 @dataclass
@@ -55,8 +87,8 @@ class EpochResult:
 
 
 @dataclass
-class EvalResult:
-    """Mean per-volume metrics and a few (name, image grid) pairs for logging."""
+class ValMetrics:
+    """Mean per-volume validation metrics and a few (name, image grid) pairs for logging."""
 
     nmse: float
     psnr: float
@@ -65,6 +97,7 @@ class EvalResult:
     images: list[tuple[str, np.ndarray]] = field(default_factory=list)
 
     def as_dict(self, prefix: str) -> dict[str, float]:
+        """``{prefix_nmse, prefix_psnr, prefix_ssim}``."""
         return {f"{prefix}_{k}": getattr(self, k) for k in ("nmse", "psnr", "ssim")}
 
 
@@ -74,36 +107,15 @@ def _prep(x: torch.Tensor, rt: Runtime) -> torch.Tensor:
 
 
 def train_one_epoch(
-    model: nn.Module,
-    loader: Iterable[UnetSample],
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    scaler: torch.amp.GradScaler,
-    loss_fn: LossFn,
-    rt: Runtime,
-    *,
-    epoch: int,
-    global_step: int,
-    grad_clip: float = 0.0,
-    log: MetricsLog | None = None,
-    tb: TensorBoard | None = None,
-    log_every: int = 10,
-    show_progress: bool = True,
+    ctx: TrainContext, loader: Iterable[UnetSample], *, epoch: int, global_step: int
 ) -> EpochResult:
     """Train for one pass over ``loader``.
 
     Args:
-        model: the (possibly DDP-wrapped/compiled) network, (N, 1, h, w) -> (N, 1, h, w).
+        ctx: model, optimiser, loss, runtime and logging of the run.
         loader: batches of :class:`UnetSample`.
-        optimizer, scheduler, scaler: stepped once per batch (scheduler per step).
-        loss_fn: ``loss(pred, target, mean, std, max_value)``.
-        rt: device/precision/DDP settings.
         epoch: epoch index (for logs).
         global_step: optimiser steps taken before this epoch.
-        grad_clip: max global gradient norm, 0 = no clipping (the norm is logged anyway).
-        log, tb: metric sinks (rank 0 only writes).
-        log_every: steps between log records.
-        show_progress: draw a tqdm bar (rank 0).
 
     Returns:
         the epoch's :class:`EpochResult`.
@@ -111,10 +123,12 @@ def train_one_epoch(
     Raises:
         NonFiniteLossError: the loss or the gradient norm is NaN/Inf.
     """
+    model, optimizer, scheduler, scaler = ctx.model, ctx.optimizer, ctx.scheduler, ctx.scaler
+    rt, grad_clip, log, tb, log_every = ctx.runtime, ctx.grad_clip, ctx.log, ctx.tb, ctx.log_every
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     total = len(loader) if hasattr(loader, "__len__") else 0  # type: ignore[arg-type]
-    bar = progress(total, f"epoch {epoch}", show_progress and rt.is_main)
+    bar = progress(total, f"epoch {epoch}", ctx.show_progress and rt.is_main)
     loss_sum, gnorm_sum, steps, slices = 0.0, 0.0, 0, 0
     start = last = time.perf_counter()
     last_slices = 0
@@ -129,7 +143,7 @@ def train_one_epoch(
                 enabled=rt.amp_dtype is not None,
             ):
                 output = model(image)
-            loss = loss_fn(output.float(), target, mean, std, max_value)
+            loss = ctx.loss_fn(output.float(), target, mean, std, max_value)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
@@ -194,14 +208,14 @@ def _reduce_volume_metrics(
 def _stack(fname: str, slices: dict[int, np.ndarray]) -> np.ndarray:
     order = sorted(slices)
     if order != list(range(len(order))):
-        raise ValueError(f"{fname}: validation got slices {order}, not a whole volume")
+        raise DataError(f"{fname}: validation got slices {order}, not a whole volume")
     return np.stack([slices[i] for i in order])
 
 
 @torch.inference_mode()
 def evaluate(
     model: nn.Module, loader: Iterable[UnetSample], rt: Runtime, num_images: int = 0
-) -> EvalResult:
+) -> ValMetrics:
     """Validation metrics of ``model`` on whole volumes (mean over volumes and ranks).
 
     Args:
@@ -211,7 +225,7 @@ def evaluate(
         num_images: middle-slice image grids (ZF | output | target | error) to return.
 
     Returns:
-        :class:`EvalResult` with NMSE, PSNR, SSIM as :func:`volume_metrics` defines them.
+        :class:`ValMetrics` with NMSE, PSNR, SSIM as :func:`volume_metrics` defines them.
     """
     model.eval()
     preds: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
@@ -238,7 +252,7 @@ def evaluate(
             mid = len(pred) // 2
             images.append((fname, image_grid(zfs[fname][mid], pred[mid], gt[mid])))
     nmse, psnr, ssim, n = _reduce_volume_metrics(per_volume, rt)
-    return EvalResult(nmse, psnr, ssim, n, images)
+    return ValMetrics(nmse, psnr, ssim, n, images)
 
 
 class _ZeroFilledSlices(torch.utils.data.Dataset):
@@ -255,7 +269,7 @@ class _ZeroFilledSlices(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> tuple[str, int, np.ndarray, np.ndarray]:
         raw = self.ds.raw_slice(i)
         if raw.target is None:
-            raise ValueError(f"{raw.info.path}: validation files need a target")
+            raise DataError(f"{raw.info.path}: validation files need a target")
         width = raw.kspace.shape[-1]
         crop = recon_crop(width, raw.target.shape)
         m = select_mask(self.spec, width, raw.info.fname, raw.file_mask, None)
@@ -268,7 +282,7 @@ def _as_is(item: Any) -> Any:
     return item
 
 
-def evaluate_zero_filled(ds: SliceDataset, rt: Runtime, num_workers: int = 0) -> EvalResult:
+def evaluate_zero_filled(ds: SliceDataset, rt: Runtime, num_workers: int = 0) -> ValMetrics:
     """The zero-filled baseline on the same volumes, masks and metric as :func:`evaluate`.
 
     Computed from the raw slices (not from the clamped network input).
@@ -279,6 +293,9 @@ def evaluate_zero_filled(ds: SliceDataset, rt: Runtime, num_workers: int = 0) ->
         collate_fn=_as_is,  # keep the numpy arrays
         sampler=VolumeShardSampler(ds, rt.rank, rt.world_size),
         num_workers=num_workers,
+        # Its own generator: a loader without one draws its worker seed from the global
+        # torch RNG, which would shift the dropout stream after a resume.
+        generator=torch.Generator().manual_seed(0),
     )
     recons: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
     targets: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
@@ -289,4 +306,4 @@ def evaluate_zero_filled(ds: SliceDataset, rt: Runtime, num_workers: int = 0) ->
         tuple(volume_metrics(_stack(f, targets[f]), _stack(f, recons[f]))) for f in recons
     ]
     nmse, psnr, ssim, n = _reduce_volume_metrics(per_volume, rt)
-    return EvalResult(nmse, psnr, ssim, n)
+    return ValMetrics(nmse, psnr, ssim, n)

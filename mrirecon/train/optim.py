@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
+from mrirecon.errors import ConfigError
 from mrirecon.train.config import OptimConfig, SchedConfig
 
 __all__ = ["build_optimizer", "build_scheduler", "lr_factor"]
@@ -31,8 +32,6 @@ def build_optimizer(
             params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
         )
     if cfg.name == "sgd":
-        if cfg.nesterov and cfg.momentum <= 0:
-            raise ValueError("optim.nesterov needs optim.momentum > 0")
         return torch.optim.SGD(
             params,
             lr=cfg.lr,
@@ -49,7 +48,7 @@ def build_optimizer(
             momentum=cfg.momentum,
             weight_decay=cfg.weight_decay,
         )
-    raise ValueError(f"optim.name: unknown {cfg.name!r}")
+    raise ConfigError(f"optim.name: unknown {cfg.name!r}")
 
 
 def lr_factor(cfg: SchedConfig, step: int, steps_per_epoch: int, total_steps: int) -> float:

@@ -10,14 +10,31 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
 
+from mrirecon.errors import ConfigError
 from mrirecon.train.config import RunConfig
 
-__all__ = ["Runtime", "setup_runtime", "teardown", "all_reduce_sum", "broadcast_object"]
+__all__ = [
+    "Runtime",
+    "TorchrunEnv",
+    "torchrun_env",
+    "setup_runtime",
+    "teardown",
+    "all_reduce_sum",
+    "barrier",
+]
+
+
+class TorchrunEnv(NamedTuple):
+    """This process's place in a torchrun launch ((0, 1, 0) when not launched by torchrun)."""
+
+    rank: int
+    world_size: int
+    local_rank: int
 
 
 @dataclass(frozen=True)
@@ -49,25 +66,48 @@ class Runtime:
         return self.world_size > 1
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
+def _env_int(name: str, default: int, minimum: int) -> int:
+    value = os.environ.get(name, "").strip()
     try:
-        return int(value) if value else default
+        number = int(value) if value else default
     except ValueError:
-        raise ValueError(f"environment variable {name}={value!r} is not an integer") from None
+        number = minimum - 1
+    if number < minimum:
+        raise ConfigError(f"environment variable {name}={value!r} must be an integer >= {minimum}")
+    return number
+
+
+def torchrun_env() -> TorchrunEnv:
+    """``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` as torchrun sets them.
+
+    Returns:
+        :class:`TorchrunEnv`; (0, 1, 0) when the variables are absent.
+
+    Raises:
+        ConfigError: a variable that is not a non-negative integer, or a rank outside
+            the world size.
+    """
+    env = TorchrunEnv(
+        rank=_env_int("RANK", 0, 0),
+        world_size=_env_int("WORLD_SIZE", 1, 1),
+        local_rank=_env_int("LOCAL_RANK", 0, 0),
+    )
+    if env.rank >= env.world_size:
+        raise ConfigError(f"environment: RANK={env.rank} is not below WORLD_SIZE={env.world_size}")
+    return env
 
 
 def setup_runtime(cfg: RunConfig) -> Runtime:
     """Pick the device and precision and join the DDP group when launched by torchrun.
 
     Raises:
-        ValueError: ``run.device=cuda`` without a CUDA device.
+        ConfigError: ``run.device=cuda`` without a CUDA device, or a bad torchrun
+            environment.
     """
     if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("run.device=cuda but no CUDA device is available")
+        raise ConfigError("run.device=cuda but no CUDA device is available")
     use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
-    world = _env_int("WORLD_SIZE", 1)
-    rank, local_rank = _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
+    rank, world, local_rank = torchrun_env()
     if use_cuda:
         torch.cuda.set_device(local_rank)
         device = torch.device("cuda", local_rank)
@@ -110,15 +150,6 @@ def all_reduce_sum(values: torch.Tensor, rt: Runtime) -> torch.Tensor:
     t = values.to(rt.device, torch.float64)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t.cpu()
-
-
-def broadcast_object(obj: Any, rt: Runtime) -> Any:
-    """Rank 0's ``obj`` on every rank (identity without DDP)."""
-    if not rt.distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def barrier(rt: Runtime) -> None:

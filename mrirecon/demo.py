@@ -1,0 +1,159 @@
+"""The offline demo's steps: demo data, demo training, and the comparison.
+
+Every step reuses what an earlier run left behind: the data (a marker records a finished
+write), a finished checkpoint (an unfinished run is resumed) and finished
+reconstructions. ``mrirecon demo`` (:mod:`mrirecon.cli.demo`) only wires them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import mrirecon
+from mrirecon.errors import ConfigError
+from mrirecon.io import atomic_write
+
+if TYPE_CHECKING:  # the data, training and compare stacks are imported only to run
+    from mrirecon.compare import CompareResult
+    from mrirecon.data.synth import DemoLayout
+
+__all__ = [
+    "DATA_MARKER",
+    "DEMO_CONFIG",
+    "find_demo_config",
+    "demo_data",
+    "train_demo",
+    "compare_demo",
+]
+
+DATA_MARKER = ".demo-data.json"
+DEMO_CONFIG = "demo.yaml"
+
+
+def find_demo_config() -> Path:
+    """configs/demo.yaml: in $MRIRECON_CONFIG_DIR, the package, or the source checkout.
+
+    Raises:
+        ConfigError: no folder holds it.
+    """
+    here = Path(mrirecon.__file__).resolve().parent
+    dirs = [Path(d) for d in (os.environ.get("MRIRECON_CONFIG_DIR"),) if d]
+    dirs += [here / "configs", here.parent / "configs"]
+    for d in dirs:
+        if (d / DEMO_CONFIG).is_file():
+            return d / DEMO_CONFIG
+    raise ConfigError(
+        f"{DEMO_CONFIG}: not found in {', '.join(map(str, dirs))}; pass --config or set "
+        "MRIRECON_CONFIG_DIR"
+    )
+
+
+def demo_data(root: Path) -> DemoLayout:
+    """The demo layout in ``root``, written once (a marker records a finished write).
+
+    Args:
+        root: the data folder (train/, val/ and real/ go inside).
+
+    Returns:
+        the :class:`~mrirecon.data.synth.DemoLayout`.
+    """
+    from mrirecon.data.synth import DemoLayout, demo_dataset
+
+    marker = root / DATA_MARKER
+    layout = DemoLayout(root / "train", root / "val", root / "real")
+    if marker.is_file():
+        try:
+            meta = json.loads(marker.read_text())
+        except ValueError:
+            meta = {}
+        files = meta.get("files", []) if isinstance(meta, dict) else []
+        if (
+            isinstance(meta, dict)
+            and meta.get("version") == mrirecon.__version__
+            and all((root / f).is_file() for f in files)
+        ):
+            print(f"[1/3] demo data: reusing {root}", flush=True)
+            return layout
+    t0 = time.perf_counter()
+    layout = demo_dataset(root)
+    files = sorted(str(p.relative_to(root)) for d in layout for p in Path(d).glob("*.h5"))
+    with atomic_write(marker) as tmp:
+        tmp.write_text(json.dumps({"version": mrirecon.__version__, "files": files}))
+    print(
+        f"[1/3] demo data: {len(files)} files in {root} ({time.perf_counter() - t0:.0f} s)",
+        flush=True,
+    )
+    return layout
+
+
+def train_demo(cfg_path: Path, device: str, layout: DemoLayout | None, run_dir: Path) -> Path:
+    """Train (or resume, or reuse) the demo U-Net; returns its final checkpoint (last.pt).
+
+    The final weights are used, not the best-on-validation ones, because the validation
+    volumes are also the comparison's test volumes.
+
+    Args:
+        cfg_path: the training config.
+        device: ``auto``, ``cpu`` or ``cuda`` (``run.device``).
+        layout: the demo data (unused when a finished checkpoint is reused).
+        run_dir: the run folder.
+
+    Returns:
+        the path of last.pt.
+    """
+    from mrirecon.train.checkpoint import load_checkpoint
+    from mrirecon.train.config import load_train_config
+    from mrirecon.train.fit import fit
+
+    cfg = load_train_config(cfg_path, [f"run.device={device}"])
+    last = run_dir / "last.pt"
+    resume = False
+    if last.is_file():
+        if load_checkpoint(last).epoch + 1 >= cfg.run.epochs:
+            print(f"[2/3] U-Net: reusing finished checkpoint {last}", flush=True)
+            return last
+        resume = True
+    if layout is None:
+        raise ConfigError(f"{run_dir}: no finished checkpoint and no demo data to train on")
+    t0 = time.perf_counter()
+    print(
+        f"[2/3] U-Net: training {cfg_path.name} ({cfg.run.epochs} epochs) in {run_dir}", flush=True
+    )
+    fit(cfg, layout.train_dir, run_dir, val_root=layout.val_dir, resume=resume)
+    print(f"[2/3] U-Net: trained in {time.perf_counter() - t0:.0f} s", flush=True)
+    return last
+
+
+def compare_demo(
+    out: Path, layout: DemoLayout, checkpoint: Path, accelerations: Sequence[float], device: str
+) -> CompareResult:
+    """Compare zero-filled, CS and U-Net on the validation volumes and the real scans.
+
+    Args:
+        out: the demo folder (metrics.csv, summary.md and report.html go here).
+        layout: the demo data.
+        checkpoint: the demo U-Net.
+        accelerations: compare at these (fastMRI's centre fraction for each).
+        device: ``cpu`` or ``cuda``.
+
+    Returns:
+        the comparison's result.
+    """
+    from mrirecon.compare import CompareConfig, fastmri_pairs, run_compare
+
+    print(f"[3/3] compare at {', '.join(f'{a:g}x' for a in accelerations)}", flush=True)
+    return run_compare(
+        CompareConfig(
+            data=(layout.val_dir, layout.real_dir),
+            out=out,
+            checkpoint=checkpoint,
+            accelerations=tuple(accelerations),
+            center_fractions=fastmri_pairs(accelerations, ()),
+            device=device,
+        )
+    )

@@ -1,0 +1,87 @@
+"""Resume rules: which settings a continued run may change, and its resolved config.
+
+A resumed run must be the run it continues: its stored config decides everything that
+shapes the weights. Only :data:`RESUME_MUTABLE` keys may differ (more epochs, logging,
+loader workers, which never change the numbers).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+from mrirecon.errors import ConfigError
+from mrirecon.train.checkpoint import load_checkpoint
+from mrirecon.train.config import (
+    TrainConfig,
+    load_train_config,
+    override_train_config,
+    train_config_to_dict,
+)
+
+__all__ = ["RESUME_MUTABLE", "ResumePlan", "resume_config"]
+
+# Keys that may differ between a run's stored config and a resume request.
+RESUME_MUTABLE = frozenset(
+    {
+        "run.epochs",
+        "run.progress",
+        "run.tensorboard",
+        "run.log_every",
+        "data.num_workers",
+    }
+)
+
+
+class ResumePlan(NamedTuple):
+    """How to continue a run: its config and the data folders it was trained on."""
+
+    config: TrainConfig
+    data_root: Path | None
+    val_root: Path | None
+
+
+def _flat(cfg: TrainConfig) -> dict[str, object]:
+    return {f"{s}.{k}": v for s, sec in train_config_to_dict(cfg).items() for k, v in sec.items()}
+
+
+def resume_config(
+    run_dir: str | os.PathLike[str],
+    config: str | os.PathLike[str] | None = None,
+    overrides: tuple[str, ...] | list[str] = (),
+) -> ResumePlan:
+    """The stored config of ``run_dir`` with overrides; a clear error if they change the run.
+
+    Args:
+        run_dir: the run folder (its last.pt is read).
+        config: a YAML config to compare with the stored one (None = the stored one).
+        overrides: ``--set section.key=value`` items.
+
+    Returns:
+        :class:`ResumePlan` with the checkpoint's data/val roots.
+
+    Raises:
+        ConfigError: the request changes a key outside :data:`RESUME_MUTABLE`.
+        CheckpointError: last.pt is missing or unreadable.
+    """
+    run_dir = Path(run_dir)
+    last = run_dir / "last.pt"
+    ckpt = load_checkpoint(last)
+    if config is not None:
+        requested = load_train_config(config, overrides)
+    else:
+        requested = override_train_config(ckpt.config, overrides, source=str(last))
+    a, b = _flat(ckpt.config), _flat(requested)
+    changed = sorted(k for k in a if a[k] != b[k] and k not in RESUME_MUTABLE)
+    if changed:
+        diff = ", ".join(f"{k}: {a[k]!r} -> {b[k]!r}" for k in changed[:5])
+        raise ConfigError(
+            f"{run_dir}: --resume must keep the run's config, but these differ: {diff} "
+            f"(only {', '.join(sorted(RESUME_MUTABLE))} may change)"
+        )
+    return ResumePlan(
+        requested,
+        Path(ckpt.data_root) if ckpt.data_root else None,
+        Path(ckpt.val_root) if ckpt.val_root else None,
+    )

@@ -203,7 +203,20 @@ def _build(cls: type[T], raw: Any, key: str) -> T:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:  # a __post_init__ range or choice check
         msg = _first_line(exc)
-        raise _SchemaError(key, f"{key}: {msg}" if key and key not in msg else msg) from None
+        text = f"{key}: {msg}" if key and key not in msg else msg
+        raise _SchemaError(_fault_key(names, key, msg), text) from None
+
+
+def _fault_key(names: Sequence[str], key: str, msg: str) -> str:
+    """The dotted key a check's message starts with (``optim.lr must be ...``), else ``key``.
+
+    Lets an override be blamed precisely for a check made by a dataclass's __post_init__.
+    """
+    token = msg.replace(":", " ").split(" ", 1)[0]
+    rel = token[len(key) + 1 :] if key and token.startswith(key + ".") else token
+    if rel.split(".")[0] in names:
+        return f"{key}.{rel}" if key else rel
+    return key
 
 
 def _related(override_key: str, error_key: str) -> bool:
@@ -270,7 +283,12 @@ def typed_from_dict(
         except _SchemaError as alone:
             if str(alone) == str(exc):  # the file itself is at fault
                 raise ConfigError(f"{source}: {exc}") from None
-        blamed = [ov for ov in overrides if _related(ov.key, exc.key)] or list(overrides)
+        section = exc.key.split(".")[0]
+        blamed = (
+            [ov for ov in overrides if _related(ov.key, exc.key)]
+            or [ov for ov in overrides if _related(ov.key, section)]
+            or list(overrides)
+        )
         args = ", ".join(f"{flag} {ov.arg}" for ov in blamed)
         raise ConfigError(f"{args}: {exc}") from None
 

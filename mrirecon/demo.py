@@ -144,16 +144,17 @@ def compare_demo(
     Returns:
         the comparison's result.
     """
-    from mrirecon.compare import CompareConfig, fastmri_pairs, run_compare
+    from mrirecon.compare import CompareConfig, run_compare
+    from mrirecon.data.masks import MaskSpec
+    from mrirecon.methods import CSSpec, UnetSpec, ZeroFilledSpec
 
     print(f"[3/3] compare at {', '.join(f'{a:g}x' for a in accelerations)}", flush=True)
     return run_compare(
         CompareConfig(
             data=(layout.val_dir, layout.real_dir),
             out=out,
-            checkpoint=checkpoint,
-            accelerations=tuple(accelerations),
-            center_fractions=fastmri_pairs(accelerations, ()),
+            methods=(ZeroFilledSpec(), CSSpec(), UnetSpec(checkpoint)),
+            mask=MaskSpec.paired("random", accelerations),
             device=device,
         )
     )

@@ -133,6 +133,12 @@ def test_override_errors_name_the_set_argument_not_the_file(tmp_path):
         load_train_config(path, ["run.epochs=2", "optim.lrr=1"])
     with pytest.raises(ConfigError, match=r"^--set run\.epochs=0: run\.epochs must be >= 1"):
         load_train_config(path, ["optim.lr=1e-2", "run.epochs=0"])
+    with pytest.raises(
+        ConfigError, match=r"^--set model\.drop_prob=2: model\.drop_prob must be in"
+    ):
+        load_train_config(path, ["run.epochs=3", "model.drop_prob=2"])  # a cross-section check
+    with pytest.raises(ConfigError, match=r"^--set levels=0: levels must be >= 1"):
+        load_cs_config(None, ["iterations=3", "levels=0"])
     with pytest.raises(ConfigError, match=r"^--set optim\.lr\.x=1: optim\.lr is not a mapping"):
         load_train_config(path, ["optim.lr.x=1"])
     with pytest.raises(ConfigError, match=r"^--cs-set espirit\.crop=2: espirit crop must be in"):

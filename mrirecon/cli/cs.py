@@ -13,6 +13,7 @@ from mrirecon.data.masks import MASKS, pair_center_fractions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``cs`` subcommand."""
     p = sub.add_parser("cs", help="compressed-sensing baseline utilities (lambda tuning)")
     csub = p.add_subparsers(dest="cs_command", metavar="CS_COMMAND")
     csub.required = True
@@ -45,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_tune(args: argparse.Namespace) -> int:
+    """Tune lambda per acceleration and write the tuned config."""
     from mrirecon.cs.config import load_cs_config, save_cs_config
     from mrirecon.cs.tune import DEFAULT_GRID, tune_lambda, tuned_config, tuning_record
 

@@ -24,6 +24,7 @@ from mrirecon.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``demo`` subcommand."""
     p = sub.add_parser(
         "demo",
         help="offline end-to-end demo: data, training, comparison report (a few minutes)",

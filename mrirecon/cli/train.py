@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # fit pulls in the data loader stack; import it only to run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand."""
     p = sub.add_parser(
         "train",
         help="train a U-Net (configs/*.yaml; DDP under torchrun)",

@@ -88,7 +88,7 @@ class CSSpec:
 
     @classmethod
     def from_options(cls, options: MethodOptions) -> CSSpec:
-        config = load_cs_config(options.cs_config, options.cs_overrides)
+        config = load_cs_config(options.cs_config, options.cs_overrides, flag="--cs-set")
         source = "" if options.cs_config is None else str(Path(options.cs_config))
         return cls(config, source)
 

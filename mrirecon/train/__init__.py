@@ -1,7 +1,7 @@
 """U-Net training: typed config, plain PyTorch loop, checkpoints, DDP via torchrun.
 
 Public entry points: :func:`mrirecon.train.fit.fit` (a whole run), :func:`train_one_epoch`,
-:func:`evaluate`, :func:`load_train_config`, :func:`load_checkpoint` (a typed
+:func:`validate`, :func:`load_train_config`, :func:`load_checkpoint` (a typed
 :class:`Checkpoint`), :func:`load_model` and :func:`checkpoint_hash` (the ``fit``
 submodule is not re-exported so that its name stays the module).
 Submodules are imported lazily so that ``mrirecon.train.checkpoint`` (used by the
@@ -24,7 +24,7 @@ _EXPORTS = {
     "checkpoint_hash": "checkpoint",
     "TrainContext": "loop",
     "train_one_epoch": "loop",
-    "evaluate": "loop",
+    "validate": "loop",
     "NonFiniteLossError": "loop",
     "KspaceAugment": "augment",
 }

@@ -182,21 +182,25 @@ class _Fields:
         self.path, self.raw = path, raw
 
     def bad(self, key: str, want: str) -> CheckpointError:
+        """The error for entry ``key`` not being ``want``."""
         got = type(self.raw.get(key)).__name__
         return CheckpointError(f"{self.path}: checkpoint entry {key!r} must be {want}, got {got}")
 
     def need(self, key: str) -> Any:
+        """A required entry."""
         if key not in self.raw:
             raise CheckpointError(f"{self.path}: checkpoint lacks {key!r}")
         return self.raw[key]
 
     def integer(self, key: str, default: int | None = None, minimum: int = 0) -> int:
+        """An integer entry >= ``minimum`` (required unless a default is given)."""
         value = self.need(key) if default is None else self.raw.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.bad(key, f"an integer >= {minimum}")
         return value
 
     def mapping(self, key: str, required: bool = False) -> dict[str, Any]:
+        """A mapping entry with string keys (missing or None: empty unless required)."""
         value = self.need(key) if required else self.raw.get(key, {})
         if value is None and not required:
             return {}
@@ -205,18 +209,21 @@ class _Fields:
         return dict(value)
 
     def tensors(self, key: str) -> dict[str, torch.Tensor]:
+        """A required mapping of tensors (a ``state_dict``)."""
         value = self.mapping(key, required=True)
         if not all(isinstance(v, torch.Tensor) for v in value.values()):
             raise self.bad(key, "a mapping of tensors")
         return value
 
     def text(self, key: str) -> str | None:
+        """An optional string entry."""
         value = self.raw.get(key)
         if value is not None and not isinstance(value, str):
             raise self.bad(key, "a string or None")
         return value
 
     def number(self, key: str) -> float | None:
+        """An optional number entry."""
         value = self.raw.get(key)
         if value is None:
             return None
@@ -225,6 +232,7 @@ class _Fields:
         return float(value)
 
     def rng(self) -> tuple[RngState, ...]:
+        """The per-rank RNG states."""
         value = self.raw.get("rng", [])
         if not isinstance(value, list | tuple):
             raise self.bad("rng", "a list of per-rank RNG states")

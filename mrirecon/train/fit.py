@@ -47,9 +47,9 @@ from mrirecon.train.loop import (
     NonFiniteLossError,
     TrainContext,
     ValMetrics,
-    evaluate,
-    evaluate_zero_filled,
     train_one_epoch,
+    validate,
+    validate_zero_filled,
 )
 from mrirecon.train.losses import build_loss
 from mrirecon.train.optim import build_optimizer, build_scheduler
@@ -94,6 +94,7 @@ class _Run:
 
     @property
     def last_path(self) -> Path:
+        """The run's last.pt."""
         return self.run_dir / "last.pt"
 
 
@@ -285,7 +286,7 @@ def _run_epochs(run: _Run, position: _Position, resumed: bool) -> FitResult:
     ctx, fwd = _context(run)
     zf: dict[str, float] = {}
     if run.val_ds is not None:
-        zf = evaluate_zero_filled(run.val_ds, run.rt, cfg.data.num_workers).as_dict("zf")
+        zf = validate_zero_filled(run.val_ds, run.rt, cfg.data.num_workers).as_dict("zf")
     _log_start(run, position, resumed, zf)
     val_dict: dict[str, float] = {}
     step, best = position.step, position.best
@@ -307,7 +308,7 @@ def _run_epochs(run: _Run, position: _Position, resumed: bool) -> FitResult:
         last_epoch = epoch + 1 == cfg.run.epochs
         if run.vloader is not None and ((epoch + 1) % cfg.run.val_every == 0 or last_epoch):
             num_images = cfg.run.num_log_images if run.rt.is_main else 0
-            val = evaluate(fwd, run.vloader, run.rt, num_images)
+            val = validate(fwd, run.vloader, run.rt, num_images)
             val_dict = val.as_dict("val")
         is_best = val is not None and (best is None or val.ssim > best)
         if is_best:

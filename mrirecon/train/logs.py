@@ -25,6 +25,7 @@ class MetricsLog:
         self.path = Path(path) if path is not None else None
 
     def write(self, kind: str, **fields: Any) -> None:
+        """Append one record (non-finite floats become null)."""
         if self.path is None:
             return
         rec = {"kind": kind, "time": round(time.time(), 3), **fields}
@@ -61,6 +62,7 @@ class TensorBoard:
         self.writer = SummaryWriter(log_dir=str(log_dir))
 
     def scalars(self, values: dict[str, float], step: int) -> None:
+        """Log the finite values at ``step``."""
         if self.writer is None:
             return
         for key, value in values.items():
@@ -73,6 +75,7 @@ class TensorBoard:
             self.writer.add_image(tag, image, step, dataformats="HW")
 
     def close(self) -> None:
+        """Flush and close the writer."""
         if self.writer is not None:
             self.writer.close()
 

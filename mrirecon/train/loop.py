@@ -36,8 +36,8 @@ __all__ = [
     "EpochResult",
     "ValMetrics",
     "train_one_epoch",
-    "evaluate",
-    "evaluate_zero_filled",
+    "validate",
+    "validate_zero_filled",
 ]
 
 
@@ -213,7 +213,7 @@ def _stack(fname: str, slices: dict[int, np.ndarray]) -> np.ndarray:
 
 
 @torch.inference_mode()
-def evaluate(
+def validate(
     model: nn.Module, loader: Iterable[UnetSample], rt: Runtime, num_images: int = 0
 ) -> ValMetrics:
     """Validation metrics of ``model`` on whole volumes (mean over volumes and ranks).
@@ -282,8 +282,8 @@ def _as_is(item: Any) -> Any:
     return item
 
 
-def evaluate_zero_filled(ds: SliceDataset, rt: Runtime, num_workers: int = 0) -> ValMetrics:
-    """The zero-filled baseline on the same volumes, masks and metric as :func:`evaluate`.
+def validate_zero_filled(ds: SliceDataset, rt: Runtime, num_workers: int = 0) -> ValMetrics:
+    """The zero-filled baseline on the same volumes, masks and metric as :func:`validate`.
 
     Computed from the raw slices (not from the clamped network input).
     """

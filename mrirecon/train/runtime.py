@@ -59,10 +59,12 @@ class Runtime:
 
     @property
     def is_main(self) -> bool:
+        """Rank 0, the one that writes files."""
         return self.rank == 0
 
     @property
     def distributed(self) -> bool:
+        """More than one process."""
         return self.world_size > 1
 
 

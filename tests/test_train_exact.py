@@ -72,12 +72,15 @@ def test_resume_restores_every_random_stream(data_root, tmp_path):
     fit(load_train_config(None, [*STOCHASTIC, "run.epochs=2"]), data_root, full)
     split = tmp_path / "split"
     fit(load_train_config(None, [*STOCHASTIC, "run.epochs=1"]), data_root, split)
+    stale = split / ".last.pt.k1ll3d.tmp"  # a save killed between write and rename
+    stale.write_bytes(b"partial")
     fit(load_train_config(None, [*STOCHASTIC, "run.epochs=2"]), data_root, split, resume=True)
 
     def losses(run: Path) -> dict[int, float]:
         return {r["step"]: r["loss"] for r in read_metrics(run / "metrics.jsonl", "step")}
 
     want, got = losses(full), losses(split)
+    assert not stale.exists()
     assert sorted(want) == sorted(got) == list(range(1, 9))
     assert [got[s] for s in range(5, 9)] == pytest.approx([want[s] for s in range(5, 9)], rel=1e-6)
     a, b = load_checkpoint(full / "last.pt").model, load_checkpoint(split / "last.pt").model

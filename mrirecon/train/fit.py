@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from mrirecon.data.dataset import SliceDataset
 from mrirecon.errors import CheckpointError, ConfigError, DataError
+from mrirecon.io import remove_stale_temps
 from mrirecon.train.checkpoint import (
     Checkpoint,
     RngState,
@@ -178,6 +179,7 @@ def _prepare(
         )
     if rt.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(run_dir)  # a checkpoint write killed before its rename
         save_train_config(cfg, run_dir / "config.yaml")
     barrier(rt)
     train_ds, val_ds = build_datasets(cfg, train_vols, val_vols)

@@ -126,3 +126,28 @@ def test_compare_survives_hostile_names(tmp_path, capsys):
     assert "<svg" not in md and "&lt;svg" in md
     assert "<svg" not in (out / "report.html").read_text()
     assert (out / "figures" / "panel_4x.png").is_file()
+
+
+def test_rerun_removes_leftover_temp_files_of_a_killed_run(inp, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["reconstruct", "--input", str(inp), "--output", str(out), "--no-progress"]) == 0
+    leftover = out / ".a.h5.x1y2z3.tmp"  # what a kill between write and rename leaves
+    leftover.write_bytes(b"partial")
+    (out / "notes.tmp").write_text("not ours: no leading dot")
+    assert main(["reconstruct", "--input", str(inp), "--output", str(out), "--no-progress"]) == 0
+    assert not leftover.exists() and (out / "notes.tmp").exists()
+    assert "0 written, 2 already complete" in capsys.readouterr().out
+
+
+def test_reconstruct_lists_skipped_entries_once(inp, tmp_path, capsys):
+    (inp / "folder.h5").mkdir()
+    (inp / "dangling.h5").symlink_to(tmp_path / "missing.h5")
+    (inp / "loop.h5").symlink_to(inp / "loop.h5")
+    code = main(["reconstruct", "--input", str(inp), "--output", str(tmp_path / "o"),
+                 "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0 and sorted(p.name for p in (tmp_path / "o").glob("*.h5")) == ["a.h5", "b.h5"]
+    skipped = [ln for ln in err.splitlines() if ln.startswith("SKIPPED")]
+    assert len(skipped) == 3
+    for name in ("folder.h5", "dangling.h5", "loop.h5"):
+        assert sum(name in ln for ln in skipped) == 1

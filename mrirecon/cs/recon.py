@@ -84,40 +84,52 @@ def check_inputs(kspace: torch.Tensor, mask: torch.Tensor) -> None:
 def solve_batch(
     kspace: torch.Tensor,
     mask: torch.Tensor,
-    lam: float,
+    lam: float | torch.Tensor,
     config: CSConfig | None = None,
     maps: torch.Tensor | None = None,
     estimate_maps: bool | None = None,
+    x0: torch.Tensor | None = None,
+    iterations: int | None = None,
 ) -> BatchResult:
     """Reconstruct a batch of slices on the device of ``kspace``.
 
     Args:
         kspace: complex (B, C, H, W) k-space (masked here, so unmasked input is fine).
         mask: bool (W,) or (B, W) sampled phase-encode columns.
-        lam: relative l1-wavelet weight (> 0), a fraction of max |A^H y| per slice.
+        lam: relative l1-wavelet weight (> 0), a fraction of max |A^H y| per slice: one
+            value, or (B,) values (a lambda grid solved as one batch).
         config: wavelet, solver and ESPIRiT settings (``config.lam`` is ignored here);
             None = defaults.
         maps: complex (B, C, H, W) sensitivities to use instead of estimating them.
         estimate_maps: ESPIRiT when True; None = when C > 1 and no maps are given.
+        x0: complex (B, H, W) warm start in the data's scale (None = zeros).
+        iterations: solver iterations (None = ``config.iterations``).
 
     Returns:
         :class:`BatchResult` with the complex image (B, H, W) in the data's scale.
     """
     check_inputs(kspace, mask)
+    lam_t = torch.as_tensor(lam, dtype=torch.float32).flatten().expand(kspace.shape[0])
+    if not bool(torch.isfinite(lam_t).all() and (lam_t > 0).all()):
+        raise ValueError(f"lambda must be > 0, got {lam}")
+    if x0 is not None and x0.shape != (kspace.shape[0], *kspace.shape[-2:]):
+        raise ValueError(f"warm start {tuple(x0.shape)} does not match k-space {tuple(kspace.shape)}")
+    config = config or CSConfig()
+    steps = config.iterations if iterations is None else iterations
     with torch.autocast(kspace.device.type, enabled=False):  # complex64/float32 throughout
-        return _solve_batch(kspace, mask, lam, config or CSConfig(), maps, estimate_maps)
+        return _solve_batch(kspace, mask, lam_t, config, maps, estimate_maps, x0, steps)
 
 
 def _solve_batch(
     kspace: torch.Tensor,
     mask: torch.Tensor,
-    lam: float,
+    lam: torch.Tensor,
     config: CSConfig,
     maps: torch.Tensor | None,
     estimate_maps: bool | None,
+    x0: torch.Tensor | None,
+    iterations: int,
 ) -> BatchResult:
-    if not (lam > 0 and math.isfinite(lam)):
-        raise ValueError(f"lambda must be > 0, got {lam}")
     dev = kspace.device
     mask = mask.to(dev)
     bsz, ncoil, h, w = kspace.shape
@@ -137,7 +149,7 @@ def _solve_batch(
     aty = aty / scale[:, None, None]
     padded = padded_shape((h, w), config.levels)
     wavelet = Wavelet2D(padded, config.wavelet, config.levels, dev)
-    lam_t = torch.full((bsz,), float(lam), device=dev)
+    lam_t = lam.to(dev)
     normal = NormalOp(maps, mask, bsz, (h, w), padded)
     gen = torch.Generator().manual_seed(config.seed)
     if maps is None:
@@ -155,12 +167,13 @@ def _solve_batch(
         problem = Problem(lambda u: u * weights, spec, wavelet, True, diag=weights)
     else:
         problem = Problem(normal, normal.pad(aty), wavelet, False)
+    u0 = None if x0 is None else problem.variable(normal.pad(x0.to(dev) / scale[:, None, None]))
     if config.tv > 0:
         tv = torch.full((bsz,), float(config.tv), device=dev)
-        u, info = condat_vu(problem, lam_t, lip, config.iterations, tv, config.tol)
+        u, info = condat_vu(problem, lam_t, lip, iterations, tv, config.tol, x0=u0)
     else:
         restart = config.solver == "fista-restart"
-        u, info = fista(problem, lam_t, lip, config.iterations, config.tol, restart)
+        u, info = fista(problem, lam_t, lip, iterations, config.tol, restart, x0=u0)
     image = problem.image(u)[..., :h, :w] * scale[:, None, None]
     return BatchResult(image, maps, info)
 

@@ -57,6 +57,10 @@ class Problem(NamedTuple):
     def image(self, u: torch.Tensor) -> torch.Tensor:
         return torch.fft.ifft2(u, norm="ortho") if self.spectrum else u
 
+    def variable(self, image: torch.Tensor) -> torch.Tensor:
+        """The variable of an image (inverse of :meth:`image`)."""
+        return torch.fft.fft2(image, norm="ortho") if self.spectrum else image
+
 
 class SolveInfo(NamedTuple):
     """Iterations run and the last per-slice relative change ||x_k - x_k-1|| / ||x_k||."""
@@ -89,6 +93,7 @@ def fista(
     tol: float = 0.0,
     restart: bool = False,
     callback: Callable[[int, torch.Tensor], None] | None = None,
+    x0: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, SolveInfo]:
     """FISTA for ``1/2 ||A x - y||^2 + lam ||W x||_1``, batched.
 
@@ -101,6 +106,7 @@ def fista(
         restart: gradient-based adaptive restart of the momentum per slice.
         callback: called as ``callback(k, x_k)`` after every iteration (e.g. to log the
             objective).
+        x0: warm start in the variable domain (None = zeros).
 
     Returns:
         the solution (variable domain, like ``problem.aty``) and :class:`SolveInfo`.
@@ -111,7 +117,7 @@ def fista(
     step_aty = step * aty
     # z - step (A^H A z - A^H y) = step A^H y + z (1 - step diag) when A^H A is diagonal
     keep = None if problem.diag is None else (1 - step * problem.diag).to(aty.dtype)
-    x = torch.zeros_like(aty)
+    x = torch.zeros_like(aty) if x0 is None else x0.to(aty.dtype)
     z = x
     t = torch.ones(aty.shape[0], device=aty.device)
     rel = torch.full_like(t, float("inf"))
@@ -150,6 +156,7 @@ def condat_vu(
     tv: torch.Tensor,
     tol: float = 0.0,
     callback: Callable[[int, torch.Tensor], None] | None = None,
+    x0: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, SolveInfo]:
     """Primal-dual forward-backward for ``1/2 ||A x - y||^2 + lam ||W x||_1 + tv TV(x)``.
 
@@ -165,6 +172,7 @@ def condat_vu(
         tv: (B,) TV weights.
         tol: relative-change stopping tolerance (0 = fixed iterations).
         callback: called as ``callback(k, x_k)`` after every iteration.
+        x0: warm start image (None = zeros).
 
     Returns:
         the solution image and :class:`SolveInfo`.
@@ -175,7 +183,7 @@ def condat_vu(
     tau = _bcast(1.0 / lipschitz, aty)
     sigma = (lipschitz / 16.0).reshape(-1, 1, 1, 1)
     radius = tv.reshape(-1, 1, 1)
-    x = torch.zeros_like(aty)
+    x = torch.zeros_like(aty) if x0 is None else x0.to(aty.dtype)
     dual = torch.zeros(aty.shape[0], 2, *aty.shape[1:], dtype=aty.dtype, device=aty.device)
     rel = torch.full((aty.shape[0],), float("nan"), device=aty.device)
     done = 0

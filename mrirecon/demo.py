@@ -20,7 +20,7 @@ from mrirecon.io import atomic_write
 
 if TYPE_CHECKING:  # the data, training and compare stacks are imported only to run
     from mrirecon.compare import CompareResult
-    from mrirecon.data.synth import DemoLayout
+    from mrirecon.synth.volumes import DemoLayout
 
 __all__ = [
     "DATA_MARKER",
@@ -60,9 +60,9 @@ def demo_data(root: Path) -> DemoLayout:
         root: the data folder (train/, val/ and real/ go inside).
 
     Returns:
-        the :class:`~mrirecon.data.synth.DemoLayout`.
+        the :class:`~mrirecon.synth.volumes.DemoLayout`.
     """
-    from mrirecon.data.synth import DemoLayout, demo_dataset
+    from mrirecon.synth.volumes import DemoLayout, demo_dataset
 
     marker = root / DATA_MARKER
     layout = DemoLayout(root / "train", root / "val", root / "real")

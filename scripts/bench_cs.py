@@ -36,10 +36,10 @@ from mrirecon.cs.operators import sense_adjoint
 from mrirecon.cs.recon import cs_reconstruct, solve_batch
 from mrirecon.data.assets import asset_path
 from mrirecon.data.masks import MaskSpec, eval_rng
-from mrirecon.data.synth import SynthConfig, make_volume
 from mrirecon.data.transforms import zero_filled
 from mrirecon.fft import center_crop
 from mrirecon.metrics import ssim
+from mrirecon.synth.volumes import SynthConfig, make_volume
 
 
 class Case(NamedTuple):

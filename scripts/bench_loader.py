@@ -21,7 +21,7 @@ import torch
 
 
 def make_files(root: Path, slices: int) -> dict[str, Path]:
-    from mrirecon.data.synth import SynthConfig, synthesize
+    from mrirecon.synth.volumes import SynthConfig, synthesize
 
     out = {}
     for name, n_sc, n_mc in (("singlecoil", 2, 0), ("multicoil", 0, 2)):

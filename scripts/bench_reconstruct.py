@@ -49,7 +49,7 @@ def vm_kib(key: str) -> int:
 
 def make_data(folder: Path, count: int, slices: int, coils: int, seed: int = 0) -> Path:
     """``count`` copies of one synthetic multi-coil volume (128 x 128 recon, 256 x 144 k-space)."""
-    from mrirecon.data.synth import SynthConfig, synthesize
+    from mrirecon.synth.volumes import SynthConfig, synthesize
 
     src_dir = folder / "_src"
     if not src_dir.is_dir():

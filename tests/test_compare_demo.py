@@ -45,7 +45,7 @@ def test_demo_data_is_reused_only_when_complete(tmp_path, monkeypatch, capsys):
     assert layout.val_dir == root / "val" and "reusing" in capsys.readouterr().out
     (root / "val" / "val.h5").unlink()  # incomplete: rebuilt
     calls = []
-    monkeypatch.setattr("mrirecon.data.synth.demo_dataset", lambda r: calls.append(r) or layout)
+    monkeypatch.setattr("mrirecon.synth.volumes.demo_dataset", lambda r: calls.append(r) or layout)
     demo.demo_data(root)
     assert calls == [root]
 

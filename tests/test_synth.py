@@ -1,4 +1,4 @@
-"""Shipped assets and the Colin 27 k-space synthesiser (mrirecon.data.assets / synth)."""
+"""Shipped assets and the Colin 27 k-space synthesiser (data.assets, synth.volumes)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import h5py
 import numpy as np
 import pytest
 
-from mrirecon.data import synth
 from mrirecon.data.assets import ASSETS, COLIN27_SHAPE, asset_path, load_colin27
-from mrirecon.data.synth import SynthConfig, demo_dataset, make_volume, synthesize
 from mrirecon.fft import fft2c_np, ifft2c_np
+from mrirecon.synth.kspace import kspace_size_for
+from mrirecon.synth.volumes import VAL_BAND, SynthConfig, demo_dataset, make_volume, synthesize
 
 # Small, non-square geometry so that H/W or h/w mix-ups show; pad/no-pad made explicit.
 SMALL = SynthConfig(
@@ -203,8 +203,8 @@ def test_config_validation():
         SynthConfig(recon_size=(64, 64), kspace_size=(128, 32))
     with pytest.raises(ValueError, match="coils"):
         SynthConfig(coils=(8, 4))
-    assert synth.kspace_size_for((320, 320)) == (640, 368)
-    assert synth.kspace_size_for((128, 128)) == (256, 144)
+    assert kspace_size_for((320, 320)) == (640, 368)
+    assert kspace_size_for((128, 128)) == (256, 144)
     impossible = replace(SMALL, slab_band=(0.45, 0.55), exclude_band=(0.4, 0.6))
     with pytest.raises(ValueError, match="slab"):
         make_volume(impossible, 0, True)
@@ -221,7 +221,7 @@ def test_demo_dataset(tmp_path):
     }
     for name in ("tugraz_brain_t2_4ch.h5", "twix_gre_phantom_2ch.h5"):
         assert _sha(layout.real_dir / name) == _sha(asset_path(name))
-    lo, hi = synth.VAL_BAND
+    lo, hi = VAL_BAND
     for path in train + val:
         with h5py.File(path, "r") as hf:
             params = json.loads(hf.attrs["synth_params"])

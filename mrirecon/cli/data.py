@@ -75,7 +75,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from mrirecon.data import synth
+    from mrirecon.synth import volumes as synth
 
     args.slices_given = args.slices is not None
     if args.slices is None:

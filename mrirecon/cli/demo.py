@@ -1,6 +1,6 @@
 """``mrirecon demo [--out DIR]``: the whole pipeline offline, in minutes, on a laptop CPU.
 
-1. Writes the embedded demo data (:func:`mrirecon.data.synth.demo_dataset`): simulated
+1. Writes the embedded demo data (:func:`mrirecon.synth.volumes.demo_dataset`): simulated
    multi-coil training and held-out validation volumes plus the real TU Graz brain scan
    and a real phantom scan.
 2. Trains the demo U-Net (``configs/demo.yaml``) on the training volumes (CUDA when

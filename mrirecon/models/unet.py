@@ -13,6 +13,13 @@ intensity level of a slice), InstanceNorm (fastMRI's choice), BatchNorm or none.
 names and layer indices match ``fastmri.models.Unet``, so with ``norm="instance"`` a
 fastMRI state_dict loads unchanged and gives the same output.
 
+Residual output (``residual=True``): the network predicts a correction that is added to
+its own input, and its last convolution starts at zero, so an untrained network is the
+identity (the U-Net method then returns the zero-filled image; a "do no harm" start).
+The body sees the input clamped to +-:data:`INPUT_CLAMP`, as in training, while the
+correction is added to the input as given, so the identity is exact even for inputs
+that the normalisation's clamp would cut.
+
 Sizes: as in fastMRI, a transposed-conv output one pixel short of its skip connection is
 reflect-padded on the right/bottom, so any size works. Inputs smaller than
 ``2 ** (num_pool_layers + 1)`` (where fastMRI fails because the bottom level would have
@@ -28,7 +35,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Unet", "UnetConfig", "NORMS", "ACTIVATIONS", "ConvBlock", "TransposeConvBlock"]
+from mrirecon.errors import ConfigError
+
+__all__ = [
+    "Unet",
+    "UnetConfig",
+    "NORMS",
+    "ACTIVATIONS",
+    "INPUT_CLAMP",
+    "ConvBlock",
+    "TransposeConvBlock",
+]
+
+# The clamp of fastMRI's input normalisation (mrirecon.data.transforms.CLAMP): a residual
+# network's body sees inputs within it, as in training.
+INPUT_CLAMP = 6.0
 
 
 def _group_norm(chans: int, num_groups: int) -> nn.Module:
@@ -117,6 +138,8 @@ class Unet(nn.Module):
         num_groups: groups of GroupNorm; must divide ``chans`` (used by ``norm="group"``).
         activation: one of :data:`ACTIVATIONS` (default LeakyReLU).
         negative_slope: slope of LeakyReLU for negative inputs.
+        residual: add the input to the output (needs ``in_chans == out_chans``); the last
+            convolution is zero-initialised so that the untrained network is the identity.
 
     Raises:
         ValueError: for unknown names or inconsistent sizes.
@@ -133,6 +156,7 @@ class Unet(nn.Module):
         num_groups: int = 8,
         activation: str = "leaky_relu",
         negative_slope: float = 0.2,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         if norm not in NORMS:
@@ -150,6 +174,11 @@ class Unet(nn.Module):
             raise ValueError(f"drop_prob must be in [0, 1), got {drop_prob}")
         if norm == "group" and (num_groups < 1 or chans % num_groups):
             raise ValueError(f"num_groups {num_groups} must divide chans {chans} for GroupNorm")
+        if residual and in_chans != out_chans:
+            raise ValueError(
+                f"a residual U-Net needs in_chans == out_chans, got {in_chans} and {out_chans}"
+            )
+        self.residual = residual
         self.in_chans, self.out_chans, self.chans = in_chans, out_chans, chans
         self.num_pool_layers, self.drop_prob, self.norm = num_pool_layers, drop_prob, norm
         opts = (norm, num_groups, activation, negative_slope)
@@ -174,6 +203,11 @@ class Unet(nn.Module):
                 nn.Conv2d(ch, out_chans, kernel_size=1, stride=1),
             )
         )
+        if residual:
+            # Zero correction at initialisation: the network starts as the identity. Built
+            # first and zeroed after, so the RNG draws (and other layers) match residual=False.
+            nn.init.zeros_(self.up_conv[-1][1].weight)
+            nn.init.zeros_(self.up_conv[-1][1].bias)
 
     @property
     def min_size(self) -> int:
@@ -187,10 +221,13 @@ class Unet(nn.Module):
             image: (N, in_chans, H, W) real tensor, any H, W >= 1.
 
         Returns:
-            (N, out_chans, H, W).
+            (N, out_chans, H, W); with ``residual``, the input plus the predicted correction.
         """
         if image.dim() != 4 or image.shape[1] != self.in_chans:
             raise ValueError(f"U-Net expects (N, {self.in_chans}, H, W), got {tuple(image.shape)}")
+        given = image
+        if self.residual:
+            image = image.clamp(-INPUT_CLAMP, INPUT_CLAMP)
         h, w = image.shape[-2:]
         pad_h, pad_w = max(0, self.min_size - h), max(0, self.min_size - w)
         if pad_h or pad_w:
@@ -216,7 +253,7 @@ class Unet(nn.Module):
 
         if pad_h or pad_w:
             output = output[..., :h, :w]
-        return output
+        return output + given if self.residual else output
 
 
 @dataclass(frozen=True)
@@ -232,13 +269,19 @@ class UnetConfig:
     num_groups: int = 8
     activation: str = "leaky_relu"
     negative_slope: float = 0.2
+    residual: bool = False
 
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
-            raise ValueError(f"model.norm: unknown {self.norm!r}; choose from {sorted(NORMS)}")
+            raise ConfigError(f"model.norm: unknown {self.norm!r}; choose from {sorted(NORMS)}")
         if self.activation not in ACTIVATIONS:
-            raise ValueError(
+            raise ConfigError(
                 f"model.activation: unknown {self.activation!r}; choose from {sorted(ACTIVATIONS)}"
+            )
+        if self.residual and self.in_chans != self.out_chans:
+            raise ConfigError(
+                "model.residual needs model.in_chans == model.out_chans, got "
+                f"{self.in_chans} and {self.out_chans}"
             )
 
     def build(self) -> Unet:

@@ -1,6 +1,6 @@
 """Smooth random fields for k-space synthesis: contrast, phase, bias, coil maps and noise.
 
-These are the physics ingredients :mod:`mrirecon.data.synth` needs to turn a magnitude
+These are the physics ingredients :mod:`mrirecon.synth.volumes` needs to turn a magnitude
 anatomy (Colin 27) into plausible raw data.
 
 - Contrast: a random lookup table over the T1 intensities re-maps tissue classes. It gives

@@ -14,11 +14,7 @@ Each volume goes through these steps:
 5. It adds complex Gaussian noise in k-space. Some volumes get zero-padded phase-encode
    columns, which the ISMRMRD header describes.
 
-The k-space has fastMRI's geometry. The readout (H) is 2x oversampled, and W adds
-phase-oversampling columns to the recon width. Targets are computed from the stored k-space
-exactly as fastMRI does: ``ifft2c``, complex centre crop to the recon size, then the
-magnitude (``reconstruction_esc``) or the root-sum-of-squares over coils
-(``reconstruction_rss``).
+The k-space geometry, header and targets follow fastMRI (:mod:`mrirecon.synth.kspace`).
 
 Every volume has its own random stream, seeded by (seed, prefix, kind, index), so the same
 config writes the same bytes.
@@ -29,32 +25,33 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import xml.etree.ElementTree as ET
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-from mrirecon.data import synth_fields as sf
 from mrirecon.data.assets import asset_path, load_colin27
-from mrirecon.data.fastmri_h5 import volume_bytes
-from mrirecon.data.synth_anatomy import ORIENTATIONS, sample_anatomy, weighted_choice
-from mrirecon.fft import center_crop, fft2c_np, ifft2c_np
+from mrirecon.fft import fft2c_np
 from mrirecon.io import atomic_write
+from mrirecon.synth import fields as sf
+from mrirecon.synth.anatomy import ORIENTATIONS, sample_anatomy, weighted_choice
+from mrirecon.synth.kspace import (
+    SynthVolume,
+    fastmri_target,
+    ismrmrd_header,
+    kspace_size_for,
+    write_volume,
+)
 
 __all__ = [
     "ORIENTATIONS",
     "VAL_BAND",
     "SynthConfig",
-    "SynthVolume",
     "DemoLayout",
-    "ismrmrd_header",
-    "kspace_size_for",
     "make_volume",
-    "write_volume",
+    "volume_name",
     "synthesize",
     "demo_dataset",
 ]
@@ -66,16 +63,6 @@ SOURCE = (
 
 # Slab-centre band (fraction along each orientation's brain extent) held out for validation.
 VAL_BAND = (0.42, 0.58)
-
-
-def kspace_size_for(recon: Sequence[int]) -> tuple[int, int]:
-    """fastMRI-like k-space size for a recon size.
-
-    The readout (H) is 2x oversampled. W is the recon width plus about 15% of
-    phase-oversampling columns, rounded to a multiple of 16 (so 320 -> 368 and 128 -> 144).
-    """
-    h, w = int(recon[0]), int(recon[1])
-    return 2 * h, w + 16 * max(1, round(0.15 * w / 16))
 
 
 @dataclass(frozen=True)
@@ -148,24 +135,6 @@ class SynthConfig:
         return tuple(self.kspace_size) if self.kspace_size else kspace_size_for(self.recon_size)
 
 
-class SynthVolume(NamedTuple):
-    """One simulated volume, ready to write.
-
-    Attributes:
-        kspace: complex64 (S, H, W) single-coil or (S, C, H, W) multi-coil.
-        target: float32 (S, h, w), the fastMRI target of the fully sampled k-space.
-        header: ISMRMRD XML bytes.
-        attrs: HDF5 attributes (acquisition, max, norm, patient_id, source, synth_params).
-        params: the drawn parameters (orientation, contrast, coils, padding, ...).
-    """
-
-    kspace: np.ndarray
-    target: np.ndarray
-    header: bytes
-    attrs: dict[str, Any]
-    params: dict[str, Any]
-
-
 class DemoLayout(NamedTuple):
     """Folders written by :func:`demo_dataset`."""
 
@@ -182,55 +151,6 @@ def _volume_rng(config: SynthConfig, multicoil: bool, index: int) -> np.random.R
 
 def _loguniform(rng: np.random.RandomState, lo_hi: tuple[float, float]) -> float:
     return float(np.exp(rng.uniform(np.log(lo_hi[0]), np.log(lo_hi[1]))))
-
-
-def _xml(parent: ET.Element, tag: str, children: dict[str, Any] | None = None, text=None):
-    el = ET.SubElement(parent, tag)
-    if text is not None:
-        el.text = str(text)
-    for name, value in (children or {}).items():
-        _xml(el, name, text=value)
-    return el
-
-
-def ismrmrd_header(
-    kspace_size: tuple[int, int],
-    recon_size: tuple[int, int],
-    num_slices: int,
-    num_coils: int,
-    padding: tuple[int, int],
-    pixel_mm: Sequence[float],
-    slice_mm: float,
-) -> bytes:
-    """Minimal ISMRMRD XML header with the fields fastMRI reads.
-
-    ``encodedSpace/matrixSize`` is (H, W, 1) and ``reconSpace/matrixSize`` is (h, w, 1).
-    ``kspace_encoding_step_1`` has ``center = W // 2 - padding_left`` and ``maximum = acquired
-    columns - 1``, so fastmri 0.3.0 recovers ``padding_left`` and ``padding_right = W -
-    padding[1]``.
-
-    Returns:
-        UTF-8 XML bytes in the namespace http://www.ismrm.org/ISMRMRD.
-    """
-    (H, W), (h, w) = kspace_size, recon_size
-    root = ET.Element("ismrmrdHeader", xmlns="http://www.ismrm.org/ISMRMRD")
-    system = {"systemVendor": "mrirecon", "systemModel": "synth", "receiverChannels": num_coils}
-    _xml(root, "acquisitionSystemInformation", system)
-    _xml(root, "experimentalConditions", {"H1resonanceFrequency_Hz": 127728000})
-    enc = _xml(root, "encoding")
-    for space, (rows, cols) in (("encodedSpace", (H, W)), ("reconSpace", (h, w))):
-        el = _xml(enc, space)
-        _xml(el, "matrixSize", {"x": rows, "y": cols, "z": 1})
-        fov = {"x": round(rows * pixel_mm[0], 3), "y": round(cols * pixel_mm[1], 3), "z": slice_mm}
-        _xml(el, "fieldOfView_mm", fov)
-    lims = _xml(enc, "encodingLimits")
-    acquired = W - padding[0] - padding[1]
-    step1 = {"minimum": 0, "maximum": acquired - 1, "center": W // 2 - padding[0]}
-    _xml(lims, "kspace_encoding_step_1", step1)
-    _xml(lims, "kspace_encoding_step_2", {"minimum": 0, "maximum": 0, "center": 0})
-    _xml(lims, "slice", {"minimum": 0, "maximum": num_slices - 1, "center": num_slices // 2})
-    _xml(enc, "trajectory", text="cartesian")
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
 def make_volume(
@@ -275,12 +195,7 @@ def make_volume(
         kspace[..., W - pad[1] :] = 0
     kspace = np.ascontiguousarray(kspace, dtype=np.complex64)
     # The target, exactly as fastMRI computes it from the stored k-space.
-    coil_images = center_crop(ifft2c_np(kspace), recon)
-    if multicoil:
-        target = np.sqrt((np.abs(coil_images) ** 2).sum(axis=1))
-    else:
-        target = np.abs(coil_images)
-    target = target.astype(np.float32)
+    target = fastmri_target(kspace, recon, multicoil)
     params.update(scale=scale, noise_rel=rel_noise, padding=list(pad))
     header = ismrmrd_header(
         kspace_size=(H, W),
@@ -300,19 +215,6 @@ def make_volume(
         "synth_params": json.dumps(params, sort_keys=True),
     }
     return SynthVolume(kspace, target, header, attrs, params)
-
-
-def write_volume(path: str | os.PathLike[str], vol: SynthVolume) -> Path:
-    """Write a volume as a fastMRI HDF5 file, atomically (temp file + ``os.replace``).
-
-    Returns:
-        The path written.
-    """
-    path = Path(path)
-    data = volume_bytes(vol.kspace, vol.target, vol.header, vol.attrs)
-    with atomic_write(path) as tmp:
-        tmp.write_bytes(data)
-    return path
 
 
 def volume_name(config: SynthConfig, index: int, multicoil: bool) -> str:

@@ -1,4 +1,4 @@
-"""Slabs of real anatomy for :mod:`mrirecon.data.synth`: geometry, contrast and resampling.
+"""Slabs of real anatomy for :mod:`mrirecon.synth.volumes`: geometry, contrast and resampling.
 
 A slab is a stack of neighbouring slices through the Colin 27 head (Holmes et al., J. Comput.
 Assist. Tomogr. 1998). It is taken in one of three orientations and turned by an oblique
@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import ndimage
 
-from mrirecon.data import synth_fields as sf
+from mrirecon.synth import fields as sf
 
 if TYPE_CHECKING:
-    from mrirecon.data.synth import SynthConfig
+    from mrirecon.synth.volumes import SynthConfig
 
 __all__ = [
     "BRAIN_THRESHOLD",

@@ -1,0 +1,97 @@
+"""E2E-VarNet: fastMRI parity on a real multi-coil slice, shapes, single coil, checkpointing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mrirecon.data.fastmri_h5 import VolumeReader
+from mrirecon.data.masks import MaskSpec, eval_rng
+from mrirecon.models.varnet import VarNet, VarNetConfig
+from tests.conftest import real_scan_path
+
+SMALL = {"num_cascades": 2, "chans": 8, "pools": 2, "sens_chans": 4, "sens_pools": 2,
+         "num_groups": 2, "sens_num_groups": 2}  # fmt: skip
+
+
+def _real_slice(acc: float = 4.0) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Masked k-space (1, 4, 256, 256) of the real TU Graz scan, its mask and ACS width."""
+    path = real_scan_path()
+    kspace = VolumeReader(path, None, False).read(0)[0]
+    kspace = torch.from_numpy(np.asarray(kspace, dtype=np.complex64))[None]
+    spec = MaskSpec.paired("random", (acc,))
+    m = spec.sample(kspace.shape[-1], eval_rng(path.name))
+    mask = torch.from_numpy(m.mask)
+    return kspace * mask + 0.0, mask, m.num_low
+
+
+@pytest.mark.parametrize("given_num_low", [False, True])
+def test_instance_norm_varnet_matches_fastmri(given_num_low):
+    fm = pytest.importorskip("fastmri.models")
+    k, mask, num_low = _real_slice()
+    k = k / k.abs().max()  # fastMRI's k-space scale, so the tolerance is meaningful
+    torch.manual_seed(0)
+    ref = fm.VarNet(num_cascades=2, sens_chans=4, sens_pools=2, chans=8, pools=2).eval()
+    ours = VarNetConfig(**{**SMALL, "norm": "instance"}).build().eval()
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    nl = num_low if given_num_low else None
+    with torch.no_grad():
+        want = ref(torch.view_as_real(k), mask.reshape(1, 1, 1, -1, 1), nl)
+        got = ours(k, mask, nl)
+    assert got.shape == want.shape == (1, 256, 256)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
+
+
+def test_output_is_cropped_rss_and_single_coil_uses_unit_maps():
+    k, mask, _ = _real_slice(8.0)
+    net = VarNetConfig(**SMALL).build().eval()
+    with torch.no_grad():
+        full = net(k, mask)
+        cropped = net(k, mask, crop=(200, 180))
+        single = net(k[:, :1], mask, crop=(64, 64))
+        sens = net.sensitivities(k[:, :1], mask.reshape(1, 1, 1, -1), None)
+    assert full.shape == (1, 256, 256) and cropped.shape == (1, 200, 180)
+    torch.testing.assert_close(cropped, full[:, 28:228, 38:218])
+    assert single.shape == (1, 64, 64) and torch.isfinite(single).all()
+    assert torch.equal(sens, torch.ones_like(sens))
+
+
+def test_sensitivities_have_unit_rss():
+    k, mask, _ = _real_slice()
+    net = VarNetConfig(**SMALL).build().eval()
+    with torch.no_grad():
+        maps = net.sensitivities(k, mask.reshape(1, 1, 1, -1), None)
+    rss = maps.abs().square().sum(dim=1).sqrt()
+    torch.testing.assert_close(rss, torch.ones_like(rss), rtol=1e-5, atol=1e-5)
+
+
+def test_checkpointing_gives_the_same_output_and_gradients():
+    k, mask, _ = _real_slice()
+    k = k[..., 64:192, :] / k.abs().max()
+    torch.manual_seed(1)
+    plain = VarNetConfig(**SMALL).build()
+    ckpt = VarNetConfig(**{**SMALL, "checkpointing": True}).build()
+    ckpt.load_state_dict(plain.state_dict())
+    grads = []
+    for net in (plain, ckpt):
+        out = net(k, mask, crop=(96, 96))
+        out.square().mean().backward()
+        grads.append({n: p.grad.clone() for n, p in net.named_parameters()})
+    torch.testing.assert_close(plain(k, mask), ckpt(k, mask))
+    for name, g in grads[0].items():
+        torch.testing.assert_close(grads[1][name], g, rtol=1e-5, atol=1e-7)
+
+
+def test_bad_config_and_input_are_one_line():
+    with pytest.raises(ValueError, match="num_groups"):
+        VarNetConfig(chans=18, num_groups=4)
+    with pytest.raises(ValueError, match="num_cascades"):
+        VarNetConfig(num_cascades=0)
+    net = VarNetConfig(**SMALL).build()
+    with pytest.raises(ValueError, match="complex"):
+        net(torch.zeros(1, 2, 16, 16), torch.ones(16, dtype=torch.bool))
+
+
+def test_is_a_varnet():
+    assert isinstance(VarNetConfig(**SMALL).build(), VarNet)

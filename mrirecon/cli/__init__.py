@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "compare",
     "demo",
     "cs",
+    "models",
 )
 
 

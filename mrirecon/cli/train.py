@@ -6,6 +6,7 @@ Examples::
     mrirecon train --config configs/knee_singlecoil_4x.yaml --data-root knee/singlecoil_train \\
         --val-root knee/singlecoil_val --set optim.lr=3e-4 --set run.epochs=30
     mrirecon train --resume runs/demo --set run.epochs=20     # continue / extend a run
+    mrirecon train --config ... --data-root ... --init pretrained:unet-generalist  # fine-tune
     torchrun --nproc_per_node=4 -m mrirecon train --config ... --data-root ...   # DDP
 """
 
@@ -50,6 +51,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
     p.add_argument(
+        "--init",
+        type=Path,
+        metavar="CKPT",
+        help="start from the weights of a checkpoint, run folder or pretrained:NAME "
+        "(fine-tuning: fresh optimiser, epoch 0; its model must match the config)",
+    )
+    p.add_argument(
         "--out", type=Path, metavar="RUN_DIR", help="run folder (default runs/<config>-<time>)"
     )
     p.set_defaults(func=run_train)
@@ -88,7 +96,8 @@ def run_train(args: argparse.Namespace) -> int:
         raise ConfigError(f"--data-root {data_root}: no such data folder")
     if val_root is not None and not val_root.is_dir():
         raise ConfigError(f"--val-root {val_root}: no such validation folder")
-    res = fit(cfg, data_root, run_dir, val_root=val_root, resume=args.resume is not None)
+    resume = args.resume is not None
+    res = fit(cfg, data_root, run_dir, val_root=val_root, resume=resume, init=args.init)
     if env.rank == 0:
         print(_summary(res))
     return 0

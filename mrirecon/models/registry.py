@@ -149,11 +149,9 @@ def shipped_model(name: str, root: str | os.PathLike[str] | None = None) -> Ship
     Raises:
         CheckpointError: unknown name, or its weights are missing (one line naming it).
     """
-    models = {m.name: m for m in shipped_models(root)} if _NAME.match(name) else {}
+    models = {m.name: m for m in shipped_models(root)}
     if name not in models:
-        known = ", ".join(f"{PREFIX}{n}" for n in models) if models else None
-        if not known:
-            known = ", ".join(f"{PREFIX}{m.name}" for m in shipped_models(root)) or "none"
+        known = ", ".join(f"{PREFIX}{n}" for n in models) or "none"
         raise CheckpointError(f"{PREFIX}{name}: no such shipped model (shipped: {known})")
     model = models[name]
     if not model.weights.is_file():

@@ -185,8 +185,8 @@ class VarNet(nn.Module):
         num_groups: GroupNorm groups of the cascade U-Nets (must divide ``chans``).
         sens_num_groups: GroupNorm groups of the sensitivity U-Net.
         mask_center: estimate sensitivities from the centre columns only.
-        checkpointing: recompute each cascade in the backward pass (activation memory
-            of one cascade instead of all).
+        checkpointing: recompute the sensitivity network and each cascade in the
+            backward pass (activation memory of one of them instead of all).
     """
 
     def __init__(
@@ -218,6 +218,10 @@ class VarNet(nn.Module):
         """(N, C, H, W) coil maps; a single coil has unit sensitivity."""
         if masked_kspace.shape[1] == 1:
             return torch.ones_like(masked_kspace)
+        if self.checkpointing and torch.is_grad_enabled():
+            return checkpoint(
+                self.sens_net, masked_kspace, mask, num_low_frequencies, use_reentrant=False
+            )
         return self.sens_net(masked_kspace, mask, num_low_frequencies)
 
     def forward(

@@ -28,6 +28,7 @@ import torch
 import mrirecon
 from mrirecon.errors import CheckpointError, ConfigError
 from mrirecon.io import atomic_write
+from mrirecon.models.registry import is_pretrained, pretrained_path
 from mrirecon.models.unet import Unet
 from mrirecon.train.config import TrainConfig, train_config_from_dict, train_config_to_dict
 
@@ -330,7 +331,16 @@ def load_model(
 
 
 def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
-    """A checkpoint file, or a run folder's best.pt (else last.pt)."""
+    """A checkpoint file, a run folder's best.pt (else last.pt), or a shipped model.
+
+    ``pretrained:NAME`` names the weights of a model shipped in the package (see
+    :mod:`mrirecon.models.registry`).
+
+    Raises:
+        CheckpointError: a run folder without checkpoints, or an unknown/missing shipped model.
+    """
+    if is_pretrained(path):
+        return pretrained_path(path)
     path = Path(path)
     if path.is_dir():
         for name in ("best.pt", "last.pt"):

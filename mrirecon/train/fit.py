@@ -3,7 +3,8 @@
 ``fit`` runs in one process or, under ``torchrun``, in every DDP rank (rank 0 alone
 writes files). A run folder holds ``config.yaml`` (the resolved config),
 ``metrics.jsonl``, ``last.pt`` (after every epoch), ``best.pt`` (best validation SSIM)
-and ``tb/`` when TensorBoard is installed. ``resume=True`` continues from ``last.pt``
+and ``tb/`` when TensorBoard is installed. ``init`` starts a new run from another
+checkpoint's weights (fine-tuning: fresh optimiser, epoch 0), e.g. a shipped model. ``resume=True`` continues from ``last.pt``
 exactly: same weights, optimiser/scheduler/scaler state, data order, masks and RNG
 streams, so the losses that follow equal those of an uninterrupted run.
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from mrirecon.train.checkpoint import (
     RngState,
     load_checkpoint,
     load_state_strict,
+    resolve_checkpoint,
     save_checkpoint,
 )
 from mrirecon.train.config import TrainConfig, save_train_config, train_config_to_dict
@@ -114,6 +116,7 @@ def fit(
     out_dir: str | os.PathLike[str],
     val_root: str | os.PathLike[str] | None = None,
     resume: bool = False,
+    init: str | os.PathLike[str] | None = None,
 ) -> FitResult:
     """Train a U-Net as ``cfg`` says and write the run folder.
 
@@ -124,6 +127,8 @@ def fit(
         val_root: folder of validation .h5 files (optional, see
             :func:`mrirecon.train.data.split_volumes`).
         resume: continue the run in ``out_dir`` from its ``last.pt``.
+        init: a checkpoint (file, run folder or ``pretrained:NAME``) whose weights a new
+            run starts from; its model must match ``cfg.model`` (``drop_prob`` aside).
 
     Returns:
         :class:`FitResult`.
@@ -136,7 +141,9 @@ def fit(
     try:
         run_dir = Path(out_dir)
         ckpt = _existing_checkpoint(run_dir, resume)
-        run = _prepare(cfg, rt, Path(data_root), run_dir, val_root)
+        if init is not None and resume:
+            raise ConfigError(f"--init {init}: a resumed run continues its own weights")
+        run = _prepare(cfg, rt, Path(data_root), run_dir, val_root, init)
         position = _restore(run, ckpt) if ckpt is not None else _Position()
         return _run_epochs(run, position, resumed=ckpt is not None)
     finally:
@@ -166,6 +173,7 @@ def _prepare(
     data_root: Path,
     run_dir: Path,
     val_root: str | os.PathLike[str] | None,
+    init: str | os.PathLike[str] | None = None,
 ) -> _Run:
     """Step 1: check the data, write config.yaml, build loaders, model and optimiser."""
     train_vols, val_vols = split_volumes(data_root, val_root, cfg.data.val_fraction)
@@ -177,6 +185,7 @@ def _prepare(
             "model.in_chans/out_chans: the U-Net data transform yields 1-channel magnitude "
             f"images, got {cfg.model.in_chans}/{cfg.model.out_chans}"
         )
+    init_weights = None if init is None else _init_weights(cfg, init)
     if rt.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(run_dir)  # a checkpoint write killed before its rename
@@ -189,6 +198,9 @@ def _prepare(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.run.seed)  # identical initial weights on every rank
         net = cfg.model.build()
+    if init_weights is not None:
+        load_state_strict(net, init_weights, init)
+        _say(rt, f"initial weights from --init {init}")
     fmt = torch.channels_last if rt.channels_last else torch.contiguous_format
     net = net.to(rt.device, memory_format=fmt)
     optimizer = build_optimizer(net.parameters(), cfg.optim)
@@ -211,6 +223,28 @@ def _prepare(
         log=MetricsLog(run_dir / "metrics.jsonl" if rt.is_main else None),
         tb=TensorBoard(run_dir / "tb" if rt.is_main else None, cfg.run.tensorboard),
     )
+
+
+def _init_weights(cfg: TrainConfig, init: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """The weights of the ``--init`` checkpoint, checked against the config's model.
+
+    Raises:
+        CheckpointError: unreadable checkpoint, or a model (other than ``drop_prob``, a
+            training-time setting) that differs from ``cfg.model``, naming the checkpoint.
+    """
+    ckpt = load_checkpoint(resolve_checkpoint(init))
+    theirs, ours = asdict(ckpt.config.model), asdict(cfg.model)
+    diff = [
+        f"{key} {theirs[key]!r} (config {ours[key]!r})"
+        for key in ours
+        if key != "drop_prob" and theirs.get(key) != ours[key]
+    ]
+    if diff:
+        raise CheckpointError(
+            f"--init {init}: its model does not match the config's: {', '.join(diff)}; "
+            "set them with --set model.KEY=VALUE"
+        )
+    return ckpt.model
 
 
 def _restore(run: _Run, ckpt: Checkpoint) -> _Position:

@@ -68,7 +68,9 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def fastmri_unet_config(state: Mapping[str, torch.Tensor], path: str | os.PathLike[str]) -> UnetConfig:
+def fastmri_unet_config(
+    state: Mapping[str, torch.Tensor], path: str | os.PathLike[str]
+) -> UnetConfig:
     """The :class:`UnetConfig` of a ``fastmri.models.Unet`` state_dict, read from its shapes.
 
     Args:

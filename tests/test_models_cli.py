@@ -141,7 +141,9 @@ def test_every_shipped_model_has_card_weights_and_fits():
         assert model.size_bytes is not None and model.size_bytes <= MAX_BYTES, model.name
         load_model(model.weights)
         doc = REPO / "docs" / "model_cards" / f"{model.name}.md"
-        assert doc.read_text() == model.card.path.read_text(), f"{doc} differs from the shipped copy"
+        assert doc.read_text() == model.card.path.read_text(), (
+            f"{doc} differs from the shipped copy"
+        )
     assert read_card(REPO / "docs" / "model_cards" / "TEMPLATE.md").summary
 
 
@@ -164,7 +166,10 @@ def test_import_fastmri_reconstructs_like_fastmri(scans: Path, tmp_path: Path, c
     assert (cfg.chans, cfg.num_pool_layers, cfg.norm, cfg.residual) == (8, 3, "instance", False)
 
     common = ["--input", str(scans), "--accelerations", "4", "--no-progress"]
-    assert main(["reconstruct", "--method", "zero-filled", "--output", str(tmp_path / "zf"), *common]) == 0
+    assert (
+        main(["reconstruct", "--method", "zero-filled", "--output", str(tmp_path / "zf"), *common])
+        == 0
+    )
     assert main(["reconstruct", "--method", "unet", "--checkpoint", str(ckpt),
                  "--output", str(tmp_path / "unet"), *common]) == 0  # fmt: skip
     ref = fastmri_models.Unet(in_chans=1, out_chans=1, chans=8, num_pool_layers=3).eval()
@@ -191,7 +196,10 @@ def test_import_fastmri_reconstructs_like_fastmri(scans: Path, tmp_path: Path, c
 def test_import_fastmri_bad_input(tmp_path: Path, capsys, make, needles):
     make(tmp_path / "sd.pt")
     capsys.readouterr()
-    assert main(["models", "import-fastmri", str(tmp_path / "sd.pt"), "--out", str(tmp_path / "c.pt")]) == 1
+    assert (
+        main(["models", "import-fastmri", str(tmp_path / "sd.pt"), "--out", str(tmp_path / "c.pt")])
+        == 1
+    )
     _one_line_error(capsys, *needles)
     assert not (tmp_path / "c.pt").exists()
 
@@ -199,7 +207,10 @@ def test_import_fastmri_bad_input(tmp_path: Path, capsys, make, needles):
 def test_import_fastmri_accepts_lightning_prefix(tmp_path: Path):
     sd = torch.load(fastmri_state_dict(tmp_path / "plain.pt"), weights_only=True)
     torch.save({"state_dict": {f"unet.{k}": v for k, v in sd.items()}}, tmp_path / "pl.pt")
-    assert main(["models", "import-fastmri", str(tmp_path / "pl.pt"), "--out", str(tmp_path / "c.pt")]) == 0
+    assert (
+        main(["models", "import-fastmri", str(tmp_path / "pl.pt"), "--out", str(tmp_path / "c.pt")])
+        == 0
+    )
     model, _ = load_model(tmp_path / "c.pt")
     for name, value in sd.items():
         torch.testing.assert_close(model.state_dict()[name], value)

@@ -51,7 +51,7 @@ def test_init_starts_from_the_given_weights(data_root: Path, tmp_path: Path):
     assert _max_diff(fresh.model, given) > 1e-2  # ... which the default start is not
     # a fresh optimiser and epoch counter: one epoch of 2 steps (4 slices, batch 2)
     assert (tuned.epoch, tuned.step) == (0, 2)
-    assert {s["step"] for s in tuned.optimizer["state"].values()} == {torch.tensor(2.0)}
+    assert {float(s["step"]) for s in tuned.optimizer["state"].values()} == {2.0}
     assert tuned.config.model.drop_prob == 0.1  # the config's own, not the checkpoint's
 
 

@@ -86,7 +86,10 @@ def test_untrained_residual_unet_through_cli_returns_zero_filled(tmp_path: Path)
     data_folder(tmp_path / "in", [("mc.h5", True, 2, 1), ("sc.h5", False, 2, 2)])
     ckpt = untrained_checkpoint(tmp_path / "ckpt" / "last.pt", RESIDUAL_MODEL)
     common = ["--input", str(tmp_path / "in"), "--accelerations", "4", "--no-progress"]
-    assert main(["reconstruct", "--method", "zero-filled", "--output", str(tmp_path / "zf"), *common]) == 0
+    assert (
+        main(["reconstruct", "--method", "zero-filled", "--output", str(tmp_path / "zf"), *common])
+        == 0
+    )
     assert main(["reconstruct", "--method", "unet", "--checkpoint", str(ckpt),
                  "--output", str(tmp_path / "unet"), *common]) == 0  # fmt: skip
     for name in ("mc.h5", "sc.h5"):

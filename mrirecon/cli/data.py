@@ -1,5 +1,9 @@
 """``mrirecon data check DIR`` and ``mrirecon data synth --out DIR``.
 
+``data synth`` writes the Colin 27 demo/test volumes (:mod:`mrirecon.synth.volumes`), the
+demo layout (``--demo``), or ``--corpus N`` volumes of the domain-randomised training
+corpus (:mod:`mrirecon.synth.corpus`).
+
 ``data check`` validates each file with :func:`mrirecon.data.dataset.inspect_file`, the
 same door check every other command applies, then (unless ``--quick``) scans k-space for
 NaN/Inf one slice at a time; entries named ``*.h5`` that are not files are listed too.
@@ -11,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from mrirecon.data.dataset import check_kspace_finite, inspect_file, list_h5, skipped_h5
-from mrirecon.errors import DataError
+from mrirecon.errors import ConfigError, DataError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +33,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = dsub.add_parser("synth", help="write reproducible demo/test volumes from real anatomy")
     s.add_argument("--out", type=Path, required=True, help="output folder")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--corpus",
+        type=int,
+        default=None,
+        metavar="N",
+        help="write N volumes of the domain-randomised training corpus (mixed single- and "
+        "multi-coil, 96..256 matrices, 2 slices by default: ~9 MiB per volume on average)",
+    )
+    s.add_argument(
+        "--matrix",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="--corpus: range of recon side lengths (default 96 256; up to 512 for fastMRI sizes)",
+    )
     s.add_argument("--single", type=int, default=4, help="number of single-coil volumes")
     s.add_argument("--multi", type=int, default=4, help="number of multi-coil volumes")
     s.add_argument("--slices", type=int, default=None, help="slices per volume")
@@ -77,6 +97,10 @@ def run_check(args: argparse.Namespace) -> int:
 def run_synth(args: argparse.Namespace) -> int:
     from mrirecon.synth import volumes as synth
 
+    if args.corpus is not None:
+        return _run_corpus(args)
+    if args.matrix is not None:
+        raise ConfigError("--matrix applies only to --corpus")
     args.slices_given = args.slices is not None
     if args.slices is None:
         args.slices = 8
@@ -96,4 +120,22 @@ def run_synth(args: argparse.Namespace) -> int:
     config = synth.SynthConfig(**kwargs)
     paths = synth.synthesize(args.out, config)
     print(f"wrote {len(paths)} volume(s) to {args.out}")
+    return 0
+
+
+def _run_corpus(args: argparse.Namespace) -> int:
+    from mrirecon.synth.corpus import CorpusConfig, write_corpus
+
+    if args.demo or args.size:
+        raise ConfigError("--corpus cannot be combined with --demo or --size (use --matrix)")
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    kwargs: dict[str, object] = {}
+    if args.slices is not None:
+        kwargs["slices"] = args.slices
+    if args.matrix is not None:
+        kwargs["matrix"] = tuple(args.matrix)
+    paths = write_corpus(args.out, CorpusConfig(**kwargs), args.corpus, seed=args.seed)
+    size = sum(p.stat().st_size for p in paths)
+    print(f"wrote {len(paths)} corpus volume(s) to {args.out} ({size / 2**20:.1f} MiB)")
     return 0

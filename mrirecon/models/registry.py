@@ -161,7 +161,9 @@ def shipped_model(name: str, root: str | os.PathLike[str] | None = None) -> Ship
     return model
 
 
-def pretrained_path(ref: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> Path:
+def pretrained_path(
+    ref: str | os.PathLike[str], root: str | os.PathLike[str] | None = None
+) -> Path:
     """The weights file that ``pretrained:NAME`` names.
 
     Raises:

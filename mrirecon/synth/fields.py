@@ -20,7 +20,10 @@ All functions take an explicit ``np.random.RandomState``. Coordinates are normal
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+from scipy import special
 
 from mrirecon.fft import ifft2c_np
 
@@ -235,8 +238,19 @@ def coil_maps(
     return maps / np.float32(peak)
 
 
+@functools.lru_cache(maxsize=1)
+def _normal_table() -> np.ndarray:
+    """Standard-normal quantiles at the centres of 65536 equal-probability bins (float32)."""
+    p = (np.arange(65536) + 0.5) / 65536
+    return (np.sqrt(2.0) * special.erfinv(2.0 * p - 1.0)).astype(np.float32)
+
+
 def coil_noise(
-    shape: tuple[int, ...], sigma: float, rng: np.random.RandomState, max_corr: float = 0.3
+    shape: tuple[int, ...],
+    sigma: float,
+    rng: np.random.RandomState,
+    max_corr: float = 0.3,
+    quantised: bool = False,
 ) -> np.ndarray:
     """Complex Gaussian noise with a random inter-coil covariance.
 
@@ -249,6 +263,9 @@ def coil_noise(
         sigma: noise standard deviation.
         rng: random state.
         max_corr: the upper bound of b.
+        quantised: draw each normal as one of 65536 equal-probability quantiles (a 16-bit
+            random index into a table; tails cut at 4.3 sigma), about 4x faster. The
+            training corpus uses it; the demo data keeps exact normals.
 
     Returns:
         complex64 array of ``shape`` (for multi-coil, a transposed view of a coil-major array).
@@ -259,7 +276,12 @@ def coil_noise(
     multi = len(shape) == 4 and shape[1] >= 2
     order = (shape[1], shape[0], *shape[2:]) if multi else shape  # coils first for one GEMM
     # Interleaved (re, im) float32 pairs viewed as complex64: no copy.
-    noise = gen.standard_normal(size=(*order, 2), dtype=np.float32).view(np.complex64)[..., 0]
+    if quantised:
+        index = gen.integers(0, 65536, size=(*order, 2), dtype=np.uint16)
+        normals = _normal_table()[index]
+    else:
+        normals = gen.standard_normal(size=(*order, 2), dtype=np.float32)
+    noise = normals.view(np.complex64)[..., 0]
     gain = np.float32(sigma / np.sqrt(2.0))
     if not multi:
         noise *= gain

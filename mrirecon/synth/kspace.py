@@ -16,15 +16,17 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+import scipy.fft
 
 from mrirecon.data.fastmri_h5 import volume_bytes
-from mrirecon.fft import center_crop, ifft2c_np
+from mrirecon.fft import crop_slices
 from mrirecon.io import atomic_write
 
 __all__ = [
     "SynthVolume",
     "kspace_size_for",
     "ismrmrd_header",
+    "fft2c_rows",
     "fastmri_target",
     "write_volume",
 ]
@@ -107,6 +109,36 @@ def ismrmrd_header(
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
+_AXES = (-2, -1)
+
+
+def fft2c_rows(image: np.ndarray, rows: int) -> np.ndarray:
+    """Centred orthonormal 2-D FFT of ``image`` zero-padded to ``rows`` rows (centred).
+
+    Equal to :func:`mrirecon.fft.fft2c_np` of the padded image, in the input's precision
+    (scipy keeps complex64 in single precision, about 3x faster than NumPy). The padded,
+    ``ifftshift``-ed input is built in one pass instead of padding and rolling.
+
+    Args:
+        image: complex (..., Hw, W) with Hw <= rows and rows - Hw even.
+        rows: H, the padded number of rows.
+
+    Returns:
+        complex (..., H, W) k-space.
+    """
+    hw, W = image.shape[-2:]
+    top = (rows - hw) // 2
+    shifted = np.zeros((*image.shape[:-2], rows, W), dtype=image.dtype)
+    # ifftshift moves row n to (n - H // 2) % H and column m to (m - W // 2) % W.
+    # The input rows land in at most two contiguous runs of the output.
+    start = (top - rows // 2) % rows
+    first = min(hw, rows - start)
+    rolled = np.roll(image, -(W // 2), axis=-1)
+    shifted[..., start : start + first, :] = rolled[..., :first, :]
+    shifted[..., : hw - first, :] = rolled[..., first:, :]
+    return scipy.fft.fftshift(scipy.fft.fft2(shifted, axes=_AXES, norm="ortho"), axes=_AXES)
+
+
 def fastmri_target(kspace: np.ndarray, recon: tuple[int, int], multicoil: bool) -> np.ndarray:
     """The fastMRI target of fully sampled k-space: ``ifft2c``, centre crop, magnitude or RSS.
 
@@ -118,7 +150,14 @@ def fastmri_target(kspace: np.ndarray, recon: tuple[int, int], multicoil: bool) 
     Returns:
         float32 (S, h, w).
     """
-    coil_images = center_crop(ifft2c_np(kspace), recon)
+    H, W = kspace.shape[-2:]
+    image = scipy.fft.ifft2(scipy.fft.ifftshift(kspace, axes=_AXES), axes=_AXES, norm="ortho")
+    # fftshift + centre crop as one gather of the crop (fftshift(y)[i] = y[(i - N // 2) % N]):
+    # no copy of the whole image.
+    rows, cols = crop_slices(kspace.shape, recon)
+    r = (np.arange(rows.start, rows.stop) - H // 2) % H
+    c = (np.arange(cols.start, cols.stop) - W // 2) % W
+    coil_images = image[..., r[:, None], c[None, :]]
     if multicoil:
         return np.sqrt((np.abs(coil_images) ** 2).sum(axis=1)).astype(np.float32)
     return np.abs(coil_images).astype(np.float32)

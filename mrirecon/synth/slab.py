@@ -71,7 +71,7 @@ def draw_slab(
         theta = np.deg2rad(rng.choice([0, 90, 180, 270], p=[0.55, 0.15, 0.15, 0.15]))
         theta += np.deg2rad(np.clip(rng.normal(0, 5), -15, 15))
     rot = rotation(normal, theta)
-    tilt_r, tilt_c = np.deg2rad(rng.uniform(-12, 12, size=2))
+    tilt_r, tilt_c = np.deg2rad(np.clip(rng.normal(0, 5, size=2), -12, 12))
     rot = rotation(rot @ row, tilt_r) @ rotation(rot @ col, tilt_c) @ rot
     flip = -1.0 if rng.uniform() < 0.5 else 1.0
     row, col, normal = rot @ row, rot @ col * flip, rot @ normal
@@ -87,10 +87,14 @@ def draw_slab(
 
 def _points(slab: Slab, s: int) -> list[np.ndarray]:
     S, H, W = slab.shape
-    rr = ((np.arange(H) - H // 2) * slab.pixel_mm[0])[:, None]
-    cc = ((np.arange(W) - W // 2) * slab.pixel_mm[1])[None, :]
+    rr = ((np.arange(H, dtype=np.float32) - H // 2) * np.float32(slab.pixel_mm[0]))[:, None]
+    cc = ((np.arange(W, dtype=np.float32) - W // 2) * np.float32(slab.pixel_mm[1]))[None, :]
     z = (s - (S - 1) / 2) * slab.slice_mm
-    return [slab.centre[a] + rr * slab.row[a] + cc * slab.col[a] + z * slab.normal[a] for a in range(3)]
+    start = slab.centre + z * slab.normal
+    return [
+        np.float32(start[a]) + rr * np.float32(slab.row[a]) + cc * np.float32(slab.col[a])
+        for a in range(3)
+    ]
 
 
 def slab_block(slab: Slab, volume_shape: tuple[int, int, int]) -> tuple[slice, slice, slice]:
@@ -100,7 +104,12 @@ def slab_block(slab: Slab, volume_shape: tuple[int, int, int]) -> tuple[slice, s
     c = (np.array([0, W - 1]) - W // 2) * slab.pixel_mm[1]
     k = np.array([-1, 1]) * slab.slice_mm * (S - 1) / 2
     corners = np.array(
-        [slab.centre + a * slab.row + b * slab.col + z * slab.normal for a in r for b in c for z in k]
+        [
+            slab.centre + a * slab.row + b * slab.col + z * slab.normal
+            for a in r
+            for b in c
+            for z in k
+        ]
     )
     lim = np.array(volume_shape)
     lo = np.clip(np.floor(corners.min(0)) - 4, 0, lim - 1).astype(int)
@@ -109,7 +118,11 @@ def slab_block(slab: Slab, volume_shape: tuple[int, int, int]) -> tuple[slice, s
 
 
 def resample(
-    block: np.ndarray, box: tuple[slice, slice, slice], slab: Slab, volume_shape: tuple[int, ...]
+    block: np.ndarray,
+    box: tuple[slice, slice, slice],
+    slab: Slab,
+    volume_shape: tuple[int, ...],
+    blur: bool = True,
 ) -> np.ndarray:
     """Low-pass ``block`` (the image of ``box``) and sample it on the slab's grid.
 
@@ -118,6 +131,13 @@ def resample(
     straight edge in any real scan). Values are exactly zero wherever the block is zero
     within one voxel, so a skull-stripped image keeps an exactly zero background.
 
+    Args:
+        block: the per-voxel image of ``box``.
+        box: the voxel box (:func:`slab_block`).
+        slab: the geometry.
+        volume_shape: shape of the whole volume (for the face fade-out).
+        blur: apply the anti-alias and slice-profile blur (off for maps such as distances).
+
     Returns:
         float32 (S, H, W).
     """
@@ -125,7 +145,7 @@ def resample(
     nax = int(np.argmax(np.abs(slab.normal)))
     sigma = [0.42 * np.sqrt(max(spacing**2 - 1.0, 0.0))] * 3
     sigma[nax] = 0.42 * np.sqrt(max(slab.thickness_mm**2 - 1.0, 0.0))
-    if max(sigma) > 0.3:
+    if blur and max(sigma) > 0.3:
         # truncate=2: the Gaussian tail beyond 2 sigma is below 2%; keeps the blur cheap.
         block = ndimage.gaussian_filter(block, sigma=sigma, mode="constant", truncate=2.0)
     lo = [b.start for b in box]
@@ -133,7 +153,7 @@ def resample(
     out = np.empty((S, H, W), dtype=np.float32)
     for s in range(S):
         pts = _points(slab, s)
-        local = np.stack([(pts[a] - lo[a]).astype(np.float32) for a in range(3)])
-        out[s] = ndimage.map_coordinates(block, local, order=1, cval=0.0, prefilter=False)
+        local = np.stack([pts[a] - np.float32(lo[a]) for a in range(3)])
+        ndimage.map_coordinates(block, local, out[s], order=1, cval=0.0, prefilter=False)
         out[s] *= face_taper(pts, volume_shape, width=12.0)
     return out

@@ -125,20 +125,20 @@ def _grid(rng: np.random.RandomState, recon: tuple[int, int]) -> float:
     return float(rng.uniform(180.0, 280.0) * recon[1] / max(recon))
 
 
-def _skull(dist: np.ndarray, rng: np.random.RandomState, curve: np.ndarray) -> np.ndarray:
-    """Procedural extra-cerebral layers from the distance (mm) outside the brain surface.
+def _skull(d: np.ndarray, rng: np.random.RandomState, curve: np.ndarray) -> np.ndarray:
+    """Procedural extra-cerebral layers from the distance ``d`` (mm) outside the brain.
 
     CSF rim, inner bone table (dark), marrow (fat-like), outer table (dark), scalp (fat and
     muscle), each a few mm, with soft edges; intensities follow the contrast ``curve``.
     """
-    d = dist.astype(np.float32)
     edges = np.cumsum(rng.uniform([1.0, 1.0, 1.5, 1.0, 3.0], [3.0, 2.5, 4.0, 2.0, 8.0]))
     levels = [curve[int(v)] for v in rng.uniform([20, 0, 150, 0, 120], [60, 25, 240, 25, 220])]
+    # Each layer is a soft (1 mm) step up at its inner edge; the sum of the steps gives each
+    # layer's level, and the last step down ends the scalp.
+    steps = np.diff(np.concatenate([[0.0], levels, [0.0]]))
     out = np.zeros_like(d)
-    prev = 0.0
-    for edge, level in zip(edges, levels, strict=True):
-        out += level * (np.clip(d - prev + 0.5, 0, 1) - np.clip(d - edge + 0.5, 0, 1))
-        prev = edge
+    for edge, step in zip(np.concatenate([[0.0], edges]), steps, strict=True):
+        out += np.float32(step) * np.clip(d - np.float32(edge - 0.5), 0.0, 1.0)
     return out * (d > 0)
 
 
@@ -158,9 +158,9 @@ def draw_mni152(rng, shape, recon, skull_prob: float) -> Drawn:
         family = "curve"
         block = curve[maps[0][box]]
     skull = bool(rng.uniform() < skull_prob)
-    if skull:
-        block = block + _skull(dist[box], rng, curve)
     mag = resample(block.astype(np.float32), box, slab, maps.shape[1:])
+    if skull:
+        mag += _skull(resample(dist[box], box, slab, maps.shape[1:], blur=False), rng, curve)
     return mag, _params("mni152", family, skull, slab)
 
 

@@ -1,0 +1,212 @@
+"""The domain-randomised training corpus (mrirecon.synth.corpus / sources)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mrirecon.data import assets
+from mrirecon.data.dataset import RawSlice, SliceDataset
+from mrirecon.data.masks import MaskSpec
+from mrirecon.data.transforms import UnetTransform
+from mrirecon.errors import ConfigError
+from mrirecon.fft import center_crop, ifft2c_np
+from mrirecon.synth import sources
+from mrirecon.synth.corpus import (
+    CorpusConfig,
+    CorpusSliceDataset,
+    corpus_slice,
+    corpus_volume,
+    write_corpus,
+)
+
+# Small matrices keep the tests fast; every other knob at its default.
+SMALL = CorpusConfig(slices=2, matrix=(32, 64), coils=(2, 6))
+
+
+def _same(a, b) -> bool:
+    return (
+        a.kspace.tobytes() == b.kspace.tobytes()
+        and a.target.tobytes() == b.target.tobytes()
+        and a.header == b.header
+        and a.attrs == b.attrs
+    )
+
+
+def test_volume_is_a_pure_function_of_the_seed():
+    for index in range(4):
+        assert _same(corpus_volume(SMALL, 7, index), corpus_volume(SMALL, 7, index))
+    first = corpus_volume(SMALL, 7, 0)
+    assert not np.array_equal(first.target, corpus_volume(SMALL, 8, 0).target)
+    assert not np.array_equal(first.target, corpus_volume(SMALL, 7, 1).target)
+
+
+def test_streamed_slice_is_a_pure_function_of_seed_epoch_index():
+    a, b = corpus_slice(SMALL, 1, 2, 3), corpus_slice(SMALL, 1, 2, 3)
+    assert a.kspace.tobytes() == b.kspace.tobytes() and a.info.fname == b.info.fname
+    other_epoch = corpus_slice(SMALL, 1, 3, 3)
+    assert a.kspace.shape != other_epoch.kspace.shape or not np.array_equal(
+        a.kspace, other_epoch.kspace
+    )
+
+
+@pytest.mark.parametrize("singlecoil_prob", [0.0, 1.0])
+def test_targets_are_fastmri_targets_of_the_stored_kspace(singlecoil_prob):
+    config = replace(SMALL, singlecoil_prob=singlecoil_prob, pad_prob=0.5)
+    for index in range(6):
+        vol = corpus_volume(config, 3, index)
+        multicoil = vol.kspace.ndim == 4
+        assert multicoil == (singlecoil_prob == 0.0)
+        S, H, W = vol.kspace.shape[0], vol.kspace.shape[-2], vol.kspace.shape[-1]
+        h, w = vol.params["recon"]
+        assert vol.target.shape == (S, h, w) and H == 2 * h and W >= w
+        images = center_crop(ifft2c_np(vol.kspace.astype(np.complex128)), (h, w))
+        ref = np.sqrt((np.abs(images) ** 2).sum(axis=1)) if multicoil else np.abs(images)
+        np.testing.assert_allclose(vol.target, ref, rtol=1e-4, atol=1e-5 * ref.max())
+        assert vol.attrs["max"] == pytest.approx(float(vol.target.max()))
+
+
+def test_draws_cover_the_randomised_domain():
+    config = replace(SMALL, matrix=(96, 512), slices=1, coils=(2, 12))
+    params = [json.loads(corpus_volume(config, 11, i).attrs["synth_params"]) for i in range(40)]
+    recon = np.array([p["recon"] for p in params])
+    assert recon.min() >= 96 and recon.max() <= 512 and np.all(recon % 8 == 0)
+    ratios = recon[:, 0] / recon[:, 1]
+    assert ratios.min() < 0.85 and ratios.max() > 1.15 and ratios.max() <= 1.6 + 0.1
+    assert all(p["kspace"][0] == 2 * p["recon"][0] for p in params)
+    assert {p["source"] for p in params} >= {"mni152", "colin27"}
+    assert any(p["skull"] for p in params) and any(not p["skull"] for p in params)
+    assert any(max(p["padding"]) > 0 for p in params) and any(p["phase_wrap"] for p in params)
+    coils = [p.get("coils", 1) for p in params]
+    assert 1 in coils and max(coils) > 6
+    noise = [p["noise_rel"] for p in params]
+    assert min(noise) >= 0 and max(noise) <= 0.05
+
+
+def test_every_source_draws_and_stripped_heads_have_exact_zero_background():
+    rng = np.random.RandomState(0)
+    for name in sources.SOURCES:
+        mag, params = sources.draw_source(name, rng, (2, 96, 64), (48, 64), skull_prob=0.0)
+        assert mag.shape == (2, 96, 64) and mag.dtype == np.float32
+        assert mag.max() == pytest.approx(1.0) and mag.min() >= 0 and params["source"] == name
+        assert (mag == 0).mean() > 0.2  # background outside the object (or the brain) is 0
+    mag, params = sources.draw_source("mni152", rng, (1, 96, 64), (48, 64), skull_prob=1.0)
+    assert params["skull"]
+
+
+def test_tissue_contrasts_order_the_classes():
+    t1, t2, flair = (sources.TISSUE_CONTRASTS[k] for k in ("T1", "T2", "FLAIR"))
+    assert t1[0] < t1[1] < t1[2]  # T1: CSF dark, white matter bright
+    assert t2[0] > t2[1] > t2[2]  # T2: CSF bright
+    assert flair[0] < flair[2] < flair[1]  # FLAIR: CSF nulled, grey over white
+    curve = sources.smooth_curve(np.random.RandomState(1), monotone=True)
+    assert curve[0] == 0 and curve.max() == pytest.approx(1.0) and np.all(np.diff(curve) >= -1e-6)
+
+
+def test_sources_carry_licences_and_held_out_scans_are_never_read(monkeypatch):
+    notice = assets.asset_path("NOTICE.md").read_text()
+    for name in sources.ASSET_FILES:
+        assert name in assets.ASSETS and name not in assets.HELD_OUT and name in notice
+        licence = assets.ASSETS[name]
+        assert licence in notice and assets.asset_path(licence).stat().st_size > 500
+    # Re-load everything with asset_path recording what is opened.
+    opened: list[str] = []
+    real = assets.asset_path
+    monkeypatch.setattr(assets, "asset_path", lambda n: opened.append(n) or real(n))
+    caches = [
+        assets._colin27_cached, assets.load_colin27_brain_mask, assets.load_mni152,
+        assets.load_natural_images, sources._mni, sources._colin,
+    ]  # fmt: skip
+    for cache in caches:
+        cache.cache_clear()
+    try:
+        for i in range(12):
+            corpus_volume(replace(SMALL, nonmri_fraction=0.5), 0, i)
+    finally:
+        for cache in caches:
+            cache.cache_clear()
+    assert set(opened) == set(sources.ASSET_FILES)
+    assert not set(opened) & assets.HELD_OUT
+
+
+def test_natural_images_exclude_the_held_out_wheels_sample_images():
+    names = set(assets.load_natural_images())
+    mpl = pytest.importorskip("matplotlib")
+    sample = Path(mpl.get_data_path()) / "sample_data"
+    held_out = {p.name.split(".")[0].lower() for p in sample.rglob("*") if p.is_file()}
+    assert held_out and not names & held_out
+    assert "grace_hopper" not in names and "s1045" not in names
+    for dipy_name in ("t1", "t2", "stanford_hardi", "scil_b0", "mni_template"):
+        assert dipy_name not in names
+
+
+def test_config_errors_name_the_option():
+    with pytest.raises(ConfigError, match="'coils'"):
+        CorpusConfig(coils=(1, 8))
+    with pytest.raises(ConfigError, match="'nonmri_fraction'"):
+        CorpusConfig(nonmri_fraction=1.5)
+    with pytest.raises(ConfigError, match="'matrix'"):
+        CorpusConfig(matrix=(256, 96))
+
+
+def test_streaming_dataset_feeds_the_unet_transform_unchanged():
+    transform = UnetTransform(MaskSpec("random", (0.08, 0.04), (4, 8)), mode="train", seed=5)
+    ds = CorpusSliceDataset(SMALL, num_slices=3, seed=2, transform=transform)
+    raw = ds.raw_slice(0)
+    assert isinstance(raw, RawSlice) and raw.kspace.ndim == 3 and raw.file_mask is None
+    sample = ds[1]
+    assert sample.image.shape == sample.target.shape and sample.image.shape[0] == 1
+    again = CorpusSliceDataset(SMALL, num_slices=3, seed=2, transform=transform)[1]
+    assert torch.equal(sample.image, again.image) and torch.equal(sample.mask, again.mask)
+    ds.set_epoch(1)
+    assert not torch.equal(ds[1].target_raw.flatten()[:10], sample.target_raw.flatten()[:10])
+    ds.set_epoch(0)
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=1)
+    for got, i in zip(loader, range(3), strict=True):
+        assert torch.equal(got.image, ds[i].image)
+
+
+def test_cli_corpus_files_pass_data_check_and_fastmri_parity(tmp_path, capsys):
+    from mrirecon.cli import main
+
+    out = tmp_path / "corpus"
+    args = ["data", "synth", "--corpus", "3", "--out", str(out), "--seed", "4"]
+    assert main([*args, "--slices", "2", "--matrix", "32", "64"]) == 0
+    assert "wrote 3 corpus volume(s)" in capsys.readouterr().out
+    assert main(["data", "check", str(out)]) == 0
+    assert "3 usable, 0 unusable" in capsys.readouterr().out
+    fm_data = pytest.importorskip("fastmri.data")
+    from fastmri.data.subsample import RandomMaskFunc
+    from fastmri.data.transforms import UnetDataTransform
+
+    # fastMRI reads one kind per folder: a multi-coil-only corpus for its parity check.
+    mc = tmp_path / "mc"
+    write_corpus(mc, replace(SMALL, singlecoil_prob=0.0), 2, seed=9)
+    ref_ds = fm_data.SliceDataset(
+        root=mc,
+        challenge="multicoil",
+        transform=UnetDataTransform(
+            "multicoil", mask_func=RandomMaskFunc([0.08], [4]), use_seed=True
+        ),
+    )
+    ours = SliceDataset(mc, transform=UnetTransform(MaskSpec("random", (0.08,), (4,)), mode="eval"))
+    assert len(ours) == len(ref_ds) == 4
+    for i in range(len(ours)):
+        ref, got = ref_ds[i], ours[i]
+        np.testing.assert_allclose(got.image[0].numpy(), ref.image.numpy(), atol=2e-5, rtol=1e-5)
+        np.testing.assert_allclose(got.target[0].numpy(), ref.target.numpy(), atol=2e-5, rtol=1e-5)
+    ours.close()
+
+
+def test_cli_corpus_rejects_bad_options(tmp_path):
+    from mrirecon.cli import main
+
+    with pytest.raises(ConfigError, match="--corpus"):
+        write_corpus(tmp_path / "x", SMALL, 0)
+    assert main(["data", "synth", "--corpus", "1", "--demo", "--out", str(tmp_path)]) == 1
+    assert main(["data", "synth", "--matrix", "32", "64", "--out", str(tmp_path)]) == 1

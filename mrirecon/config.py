@@ -5,7 +5,9 @@ dataclass, possibly nested. :func:`load_typed` reads a YAML file, applies ``--se
 key=value`` overrides (dotted keys of any depth, values parsed as YAML) and builds the
 dataclass, converting each value to its field's annotated type: ``lr: 1e-3``, which
 YAML reads as a string, becomes a float; a mapping ``{4: 1e-3}`` becomes a tuple of
-pairs; ``null`` fills an ``Optional`` field. Floats must be finite. Every error is one
+pairs; ``null`` fills an ``Optional`` field; a union of dataclasses with a ``kind`` field
+is a tagged union (``model: {kind: varnet, ...}`` picks the class whose ``kind`` default
+is ``varnet``). Floats must be finite. Every error is one
 :class:`~mrirecon.errors.ConfigError` line that names the file or the ``--set``
 argument and the key. :func:`write_yaml` writes a config atomically.
 """
@@ -123,6 +125,8 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
         if value is None:
             return None
         args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) > 1 and all(_kind(a) for a in args):
+            return _build(_tagged(key, args, value), value, key)
         return _coerce(key, args[0], value)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
@@ -158,6 +162,32 @@ def _coerce(key: str, tp: Any, value: Any) -> Any:
     return number
 
 
+def _is_section(tp: Any) -> bool:
+    """A dataclass, or a tagged union of dataclasses (a config section)."""
+    if dataclasses.is_dataclass(tp):
+        return True
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    return len(args) > 1 and all(_kind(a) for a in args)
+
+
+def _kind(cls: Any) -> str | None:
+    """The default of a dataclass's ``kind`` field (its tag in a tagged union), else None."""
+    if not dataclasses.is_dataclass(cls):
+        return None
+    field = next((f for f in dataclasses.fields(cls) if f.name == "kind"), None)
+    return field.default if field is not None and isinstance(field.default, str) else None
+
+
+def _tagged(key: str, classes: Sequence[Any], value: Any) -> Any:
+    """The class of a tagged union that ``value['kind']`` names (the first one by default)."""
+    kinds = {_kind(c): c for c in classes}
+    kind = value.get("kind", _kind(classes[0])) if isinstance(value, Mapping) else _kind(classes[0])
+    if kind not in kinds:
+        where = f"{key}.kind" if key else "kind"
+        raise _SchemaError(where, f"{where}: unknown {_short(kind)}; choose from {sorted(kinds)}")
+    return kinds[kind]
+
+
 def _coerce_tuple(key: str, args: tuple[Any, ...], value: Any) -> tuple[Any, ...]:
     if isinstance(value, Mapping):  # {acceleration: lam} is the YAML form of ((a, lam), ...)
         value = list(value.items())
@@ -189,7 +219,7 @@ def _build(cls: type[T], raw: Any, key: str) -> T:
                 f"unknown key {key}.{bad}; valid keys in {key!r}: {', '.join(names)}",
             )
         hints = typing.get_type_hints(cls)
-        if all(dataclasses.is_dataclass(hints[n]) for n in names):
+        if all(_is_section(hints[n]) for n in names):
             raise _SchemaError(
                 bad, f"unknown config section {bad!r}; valid sections: {', '.join(names)}"
             )

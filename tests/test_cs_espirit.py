@@ -83,8 +83,8 @@ def test_rectangular_calibration_beats_square_acs_at_8x():
 def test_narrow_acs_kernel_rule_keeps_cs_above_zero_filled():
     """6 ACS columns (8x, cf 0.04 on 144 columns): a 6-wide kernel broke the maps."""
     from mrirecon.cs.recon import cs_reconstruct
-    from mrirecon.synth.volumes import VAL_BAND, SynthConfig, make_volume
     from mrirecon.data.transforms import zero_filled
+    from mrirecon.synth.volumes import VAL_BAND, SynthConfig, make_volume
 
     # the demo's first held-out volume (demo_dataset's val config), where this was seen
     cfg = SynthConfig(

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from mrirecon.cli.reconstruct import add_mask_args, add_method_args, mask_spec, method_options
-from mrirecon.methods import make_spec, method_names
+from mrirecon.methods import method_names, specs_for
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,13 +27,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="folder(s) of fastMRI files with targets",
     )
     p.add_argument("--out", type=Path, required=True, help="report folder")
-    add_method_args(p)
+    add_method_args(p, many_checkpoints=True)
     add_mask_args(p, accelerations=(4.0, 8.0))
     p.add_argument(
         "--methods",
         nargs="+",
-        default=method_names(),
-        help=f"methods to compare, in report order (default: {' '.join(method_names())})",
+        default=None,
+        help=f"methods to compare, in report order, from {', '.join(method_names())}; learned "
+        "methods take the --checkpoint files in order (default: zero-filled, cs and one "
+        "learned method per checkpoint, of the kind it holds)",
     )
     p.add_argument(
         "--panels",
@@ -51,11 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mrirecon.compare import CompareConfig, run_compare
 
-    options = method_options(args)
     cfg = CompareConfig(
         data=tuple(args.data),
         out=args.out,
-        methods=tuple(make_spec(name, options) for name in args.methods),
+        methods=specs_for(args.methods, method_options(args), args.checkpoint),
         mask=mask_spec(args),
         seed=args.seed,
         device=args.device,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mrirecon.data.masks import MASKS, MaskSpec
 from mrirecon.io import WRITER_FORMATS
-from mrirecon.methods import MethodOptions, make_spec, method_names
+from mrirecon.methods import MethodOptions, checkpoint_kind, make_spec, method_names
 
 
 def add_mask_args(p: argparse.ArgumentParser, accelerations: tuple[float, ...] = (4.0,)) -> None:
@@ -30,11 +30,23 @@ def add_mask_args(p: argparse.ArgumentParser, accelerations: tuple[float, ...] =
     )
 
 
-def add_method_args(p: argparse.ArgumentParser) -> None:
+def add_method_args(p: argparse.ArgumentParser, many_checkpoints: bool = False) -> None:
     """Options that method specs take (each method uses what it needs)."""
-    p.add_argument(
-        "--checkpoint", type=Path, default=None, help="checkpoint or run folder (learned methods)"
-    )
+    if many_checkpoints:
+        p.add_argument(
+            "--checkpoint",
+            type=Path,
+            nargs="+",
+            default=[],
+            help="checkpoints, run folders or pretrained:NAME, one per learned method",
+        )
+    else:
+        p.add_argument(
+            "--checkpoint",
+            type=Path,
+            default=None,
+            help="checkpoint, run folder or pretrained:NAME (learned methods)",
+        )
     p.add_argument("--cs-config", type=Path, default=None, help="CS YAML config (method cs)")
     p.add_argument(
         "--cs-set",
@@ -50,7 +62,8 @@ def mask_spec(args: argparse.Namespace) -> MaskSpec:
 
 
 def method_options(args: argparse.Namespace) -> MethodOptions:
-    return MethodOptions(args.checkpoint, args.cs_config, tuple(args.cs_set))
+    one = args.checkpoint if not isinstance(args.checkpoint, list) else None
+    return MethodOptions(one, args.cs_config, tuple(args.cs_set))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +74,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with the same settings are kept; outputs made with other settings stop the run "
         "(use --overwrite to redo them).",
     )
-    p.add_argument("--method", default="zero-filled", help=f"one of {', '.join(method_names())}")
+    p.add_argument(
+        "--method",
+        default=None,
+        help=f"one of {', '.join(method_names())} (default: the kind of model --checkpoint "
+        "holds, else zero-filled)",
+    )
     p.add_argument("--input", type=Path, required=True, help="folder of fastMRI .h5 files")
     p.add_argument("--output", type=Path, required=True, help="output folder (not inside --input)")
     add_method_args(p)
@@ -82,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
     from mrirecon.reconstruct import ReconJob, reconstruct_folder
     from mrirecon.train.runtime import torchrun_env
 
+    method = args.method
+    if method is None:
+        method = checkpoint_kind(args.checkpoint) if args.checkpoint else "zero-filled"
     env = torchrun_env()
     device = args.device
     if device == "cuda" and env.world_size > 1:
@@ -89,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     job = ReconJob(
         input_dir=args.input,
         output_dir=args.output,
-        method=make_spec(args.method, method_options(args)),
+        method=make_spec(method, method_options(args)),
         mask=mask_spec(args),
         seed=args.seed,
         device=device,

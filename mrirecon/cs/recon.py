@@ -113,7 +113,9 @@ def solve_batch(
     if not bool(torch.isfinite(lam_t).all() and (lam_t > 0).all()):
         raise ValueError(f"lambda must be > 0, got {lam}")
     if x0 is not None and x0.shape != (kspace.shape[0], *kspace.shape[-2:]):
-        raise ValueError(f"warm start {tuple(x0.shape)} does not match k-space {tuple(kspace.shape)}")
+        raise ValueError(
+            f"warm start {tuple(x0.shape)} does not match k-space {tuple(kspace.shape)}"
+        )
     config = config or CSConfig()
     steps = config.iterations if iterations is None else iterations
     with torch.autocast(kspace.device.type, enabled=False):  # complex64/float32 throughout

@@ -1,4 +1,7 @@
-"""k-space -> masked k-space -> zero-filled image -> normalised, typed U-Net sample.
+"""k-space -> masked k-space -> zero-filled image -> normalised, typed training samples.
+
+:class:`UnetTransform` yields the U-Net's :class:`UnetSample`; :class:`KspaceTransform`
+adds the masked multi-coil k-space that the E2E-VarNet reads (:class:`KspaceSample`).
 
 Follows fastMRI's ``UnetDataTransform`` exactly (same mask draws, crop, magnitude/RSS,
 instance normalisation with eps 1e-11 and clamp to +-6), so a model trained here sees
@@ -21,6 +24,8 @@ from mrirecon.fft import abs2, center_crop, crop_slices, ifft2c, rss
 __all__ = [
     "UnetSample",
     "UnetTransform",
+    "KspaceSample",
+    "KspaceTransform",
     "zero_filled",
     "fully_sampled_image",
     "normalize",
@@ -200,7 +205,10 @@ class UnetTransform:
             self._eval_masks[key] = select_mask(self.mask, width, raw.info.fname, None, None)
         return self._eval_masks[key]
 
-    def __call__(self, raw: RawSlice, epoch: int = 0, index: int = 0) -> UnetSample:
+    def _sample(
+        self, raw: RawSlice, epoch: int, index: int
+    ) -> tuple[UnetSample, torch.Tensor, Mask, tuple[int, int]]:
+        """The U-Net sample plus the (augmented) fully sampled k-space, mask and crop."""
         info = raw.info
         kspace = torch.from_numpy(np.ascontiguousarray(raw.kspace))
         width = kspace.shape[-1]
@@ -224,7 +232,7 @@ class UnetTransform:
             target_raw = torch.zeros_like(image)
         else:
             target_n = normalize(target_raw, mean, std)
-        return UnetSample(
+        sample = UnetSample(
             image=image_n.unsqueeze(0).float(),
             target=target_n.unsqueeze(0).float(),
             target_raw=target_raw.float().contiguous(),
@@ -237,3 +245,35 @@ class UnetTransform:
             acceleration=float(m.acceleration),
             center_fraction=float(m.center_fraction),
         )
+        return sample, kspace, m, crop
+
+    def __call__(self, raw: RawSlice, epoch: int = 0, index: int = 0) -> UnetSample:
+        return self._sample(raw, epoch, index)[0]
+
+
+class KspaceSample(NamedTuple):
+    """A :class:`UnetSample` plus what a k-space network (E2E-VarNet) reads.
+
+    Attributes:
+        sample: the U-Net sample (its ``mean``/``std`` normalise the network's output, so
+            the U-Net losses and validation apply unchanged).
+        kspace: complex64 (C, H, W) masked k-space (``+ 0.0`` clears -0 as fastMRI does).
+        num_low: fully sampled centre columns of the mask (0 for a file's own mask: the
+            network then finds them from the mask).
+        crop: (2,) int64 output size (h, w).
+    """
+
+    sample: UnetSample
+    kspace: torch.Tensor
+    num_low: int
+    crop: torch.Tensor
+
+
+class KspaceTransform(UnetTransform):
+    """RawSlice -> :class:`KspaceSample` (same masks, crops and normalisation as
+    :class:`UnetTransform`, plus the masked multi-coil k-space)."""
+
+    def __call__(self, raw: RawSlice, epoch: int = 0, index: int = 0) -> KspaceSample:  # type: ignore[override]
+        sample, kspace, m, crop = self._sample(raw, epoch, index)
+        masked = kspace * torch.from_numpy(m.mask) + 0.0
+        return KspaceSample(sample, masked.to(torch.complex64), int(m.num_low), torch.tensor(crop))

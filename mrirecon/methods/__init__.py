@@ -1,4 +1,4 @@
-"""Reconstruction methods as typed specs: zero-filled, l1-wavelet CS and the U-Net.
+"""Reconstruction methods as typed specs: zero-filled, l1-wavelet CS, U-Net and E2E-VarNet.
 
 Each method is one module here with a frozen ``*Spec`` dataclass (its name, display
 label, report tier, typed options, the settings that identify its outputs) that builds
@@ -10,11 +10,14 @@ and nowhere else, so adding a method means adding its module and one entry below
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from mrirecon.errors import ConfigError
 from mrirecon.methods.base import MethodOptions, MethodSpec, ReconMethod, Volume
 from mrirecon.methods.cs import CSSpec
+from mrirecon.methods.learned import CheckpointSpec, checkpoint_kind
 from mrirecon.methods.unet import UnetSpec
+from mrirecon.methods.varnet import VarNetSpec
 from mrirecon.methods.zero_filled import ZeroFilledSpec
 
 __all__ = [
@@ -26,16 +29,19 @@ __all__ = [
     "method_names",
     "spec_class",
     "make_spec",
+    "specs_for",
+    "checkpoint_kind",
     "method_label",
     "comparison_pairs",
     "baseline_method",
     "CSSpec",
     "UnetSpec",
+    "VarNetSpec",
     "ZeroFilledSpec",
 ]
 
 # Every method, in report order.
-SPECS: tuple[type[MethodSpec], ...] = (ZeroFilledSpec, CSSpec, UnetSpec)
+SPECS: tuple[type[MethodSpec], ...] = (ZeroFilledSpec, CSSpec, UnetSpec, VarNetSpec)
 
 
 def method_names() -> list[str]:
@@ -86,3 +92,35 @@ def baseline_method(methods: Sequence[str]) -> str | None:
         return None
     first = min(known, key=_tier)
     return first if _tier(first) == min(s.tier for s in SPECS) else None
+
+
+def specs_for(
+    names: Sequence[str] | None, options: MethodOptions, checkpoints: Sequence[Path] = ()
+) -> tuple[MethodSpec, ...]:
+    """The specs of a comparison: each learned method takes the next checkpoint in order.
+
+    Args:
+        names: methods in report order; None: zero-filled, CS and one learned method per
+            checkpoint, of the kind its config holds (a U-Net when none is given).
+        options: the other method options.
+        checkpoints: learned methods' checkpoints, in the order of their methods.
+
+    Raises:
+        ConfigError: unknown methods, or checkpoints without a learned method.
+    """
+    if names is None:
+        kinds = [checkpoint_kind(c) for c in checkpoints] or [UnetSpec.name]
+        names = [ZeroFilledSpec.name, CSSpec.name, *kinds]
+    left = list(checkpoints)
+    specs = []
+    for name in names:
+        cls = spec_class(name)
+        opts = options
+        if issubclass(cls, CheckpointSpec):
+            opts = options._replace(checkpoint=left.pop(0) if left else None)
+        specs.append(cls.from_options(opts))
+    if left:
+        raise ConfigError(
+            f"--checkpoint {left[0]}: more checkpoints than learned methods in --methods"
+        )
+    return tuple(specs)

@@ -260,6 +260,7 @@ class Unet(nn.Module):
 class UnetConfig:
     """The ``model`` section of a training config: :class:`Unet`'s constructor arguments."""
 
+    kind: str = "unet"
     in_chans: int = 1
     out_chans: int = 1
     chans: int = 32
@@ -272,6 +273,8 @@ class UnetConfig:
     residual: bool = False
 
     def __post_init__(self) -> None:
+        if self.kind != "unet":
+            raise ConfigError(f"model.kind: a U-Net config has kind 'unet', got {self.kind!r}")
         if self.norm not in NORMS:
             raise ConfigError(f"model.norm: unknown {self.norm!r}; choose from {sorted(NORMS)}")
         if self.activation not in ACTIVATIONS:
@@ -286,4 +289,4 @@ class UnetConfig:
 
     def build(self) -> Unet:
         """A freshly initialised :class:`Unet` (draws from the global torch RNG)."""
-        return Unet(**asdict(self))
+        return Unet(**{k: v for k, v in asdict(self).items() if k != "kind"})

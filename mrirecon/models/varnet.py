@@ -265,6 +265,7 @@ class VarNet(nn.Module):
 class VarNetConfig:
     """The ``model`` section of a VarNet training config: :class:`VarNet`'s arguments."""
 
+    kind: str = "varnet"
     num_cascades: int = 12
     chans: int = 18
     pools: int = 4
@@ -277,6 +278,8 @@ class VarNetConfig:
     checkpointing: bool = False
 
     def __post_init__(self) -> None:
+        if self.kind != "varnet":
+            raise ValueError(f"model.kind: a VarNet config has kind 'varnet', got {self.kind!r}")
         if self.norm not in NORMS:
             raise ValueError(f"model.norm: unknown {self.norm!r}; choose from {sorted(NORMS)}")
         for name in ("num_cascades", "chans", "pools", "sens_chans", "sens_pools"):
@@ -292,4 +295,4 @@ class VarNetConfig:
 
     def build(self) -> VarNet:
         """A freshly initialised :class:`VarNet` (draws from the global torch RNG)."""
-        return VarNet(**asdict(self))
+        return VarNet(**{k: v for k, v in asdict(self).items() if k != "kind"})

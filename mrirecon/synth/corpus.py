@@ -51,7 +51,7 @@ from mrirecon.synth.kspace import (
     kspace_size_for,
     write_volume,
 )
-from mrirecon.synth.sources import draw_source, smooth_field
+from mrirecon.synth.sources import draw_source, preload, smooth_field
 
 __all__ = ["CorpusConfig", "corpus_volume", "corpus_slice", "write_corpus", "CorpusSliceDataset"]
 
@@ -328,6 +328,7 @@ class CorpusSliceDataset(torch.utils.data.Dataset):
         self.seed = int(seed)
         self.transform = transform
         self.epoch = 0
+        preload()  # before any worker forks: workers then share the decoded anatomy
 
     def __len__(self) -> int:
         return self.num_slices

@@ -43,6 +43,7 @@ __all__ = [
     "smooth_curve",
     "smooth_field",
     "draw_source",
+    "preload",
 ]
 
 # The asset files the corpus reads (tests check that none is held out).
@@ -269,6 +270,18 @@ SOURCES: dict[str, Callable[..., Drawn]] = {
     "natural": draw_natural,
     "shapes": draw_shapes,
 }
+
+
+def preload() -> None:
+    """Decode the anatomy and images once in this process (about 4 s).
+
+    A dataset calls this before DataLoader workers fork, so every worker shares the
+    decoded arrays instead of decoding them again each epoch.
+    """
+    _mni()
+    _colin(True)
+    _colin(False)
+    load_natural_images()
 
 
 def draw_source(

@@ -21,6 +21,8 @@ from mrirecon.config import load_typed, parse_overrides, to_plain, typed_from_di
 from mrirecon.data.masks import MASKS, MaskSpec
 from mrirecon.errors import ConfigError
 from mrirecon.models.unet import UnetConfig
+from mrirecon.models.varnet import VarNetConfig
+from mrirecon.synth.corpus import CorpusConfig
 
 __all__ = [
     "DataConfig",
@@ -67,17 +69,26 @@ class DataConfig:
     ``val_fraction`` holds out that share of the training volumes (by sorted file name,
     deterministic) when neither ``--val-root`` nor ``train``/``val`` sub-folders exist.
     ``max_train_slices``/``max_val_volumes`` (0 = all) cap the data for quick runs.
+
+    ``corpus_slices`` > 0 trains on that many slices per epoch streamed from the
+    domain-randomised corpus (:mod:`mrirecon.synth.corpus`; drawn as ``corpus`` says, keyed
+    by ``run.seed``, the epoch and the index, so a resumed run sees the same data) and on no
+    file. The data folder then only validates: ``--val-root``, else ``--data-root`` (its
+    ``val/`` sub-folder if it has one), else nothing. Streamed slices vary in size, so a
+    batch of more than one slice per process needs a fixed ``corpus.matrix`` (low = high).
     """
 
     num_workers: int = 0
     val_fraction: float = 0.2
     max_train_slices: int = 0
     max_val_volumes: int = 0
+    corpus_slices: int = 0
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
 
     def __post_init__(self) -> None:
         v = self.val_fraction
         _need(_finite(v) and 0.0 <= v < 1.0, "data", "val_fraction", v, "in [0, 1)")
-        for name in ("num_workers", "max_train_slices", "max_val_volumes"):
+        for name in ("num_workers", "max_train_slices", "max_val_volumes", "corpus_slices"):
             _need(getattr(self, name) >= 0, "data", name, getattr(self, name), ">= 0")
 
 
@@ -247,7 +258,7 @@ class TrainConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     mask: MaskConfig = field(default_factory=MaskConfig)
-    model: UnetConfig = field(default_factory=UnetConfig)
+    model: UnetConfig | VarNetConfig = field(default_factory=UnetConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     sched: SchedConfig = field(default_factory=SchedConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -255,11 +266,12 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self) -> None:
-        _check_model(self.model)
+        if isinstance(self.model, UnetConfig):  # VarNetConfig checks its own ranges
+            _check_model(self.model)
 
 
 def _check_model(m: UnetConfig) -> None:
-    """Ranges of the ``model`` section (its class lives with the network)."""
+    """Ranges of the U-Net ``model`` section (its class lives with the network)."""
     for name in ("in_chans", "out_chans", "chans", "num_pool_layers", "num_groups"):
         _need(getattr(m, name) >= 1, "model", name, getattr(m, name), ">= 1")
     d, s = m.drop_prob, m.negative_slope

@@ -1,5 +1,9 @@
 """Training/validation datasets, samplers and loaders for the U-Net loop.
 
+Training slices come from files, or, with ``data.corpus_slices`` > 0, are streamed from
+the domain-randomised corpus (:class:`~mrirecon.synth.corpus.CorpusSliceDataset`, a pure
+function of (run.seed, epoch, index)); validation always reads files.
+
 Training order comes from ``DistributedSampler`` (seeded by ``run.seed`` and the epoch,
 so it is the same after a resume and, for one process, equals ``num_replicas=1``);
 validation shards whole volumes across ranks so every volume is scored on one rank with
@@ -17,40 +21,71 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, Sampler, Subset
 
 from mrirecon.data.dataset import SliceDataset, VolumeInfo, scan_folder
-from mrirecon.data.transforms import UnetTransform
+from mrirecon.data.transforms import KspaceTransform, UnetTransform
 from mrirecon.errors import ConfigError
+from mrirecon.models.varnet import VarNetConfig
+from mrirecon.synth.corpus import CorpusSliceDataset
 from mrirecon.train.augment import build_augment
 from mrirecon.train.config import TrainConfig
 from mrirecon.train.runtime import Runtime
 
-__all__ = ["split_volumes", "build_datasets", "VolumeShardSampler", "train_loader", "val_loader"]
+__all__ = [
+    "TrainSet",
+    "split_data",
+    "build_datasets",
+    "base_dataset",
+    "VolumeShardSampler",
+    "train_loader",
+    "val_loader",
+]
+
+# The training dataset: files (optionally a capped Subset) or the streamed corpus.
+TrainSet = SliceDataset | CorpusSliceDataset | Subset
+PathArg = str | os.PathLike[str] | None
 
 
 def _scan(root: Path) -> list[VolumeInfo]:
     return scan_folder(root)[0]
 
 
-def split_volumes(
-    data_root: str | os.PathLike[str],
-    val_root: str | os.PathLike[str] | None,
-    val_fraction: float,
+def split_data(
+    cfg: TrainConfig, data_root: PathArg, val_root: PathArg
 ) -> tuple[list[VolumeInfo], list[VolumeInfo]]:
-    """Training and validation volumes.
+    """Training and validation volumes of a run.
 
-    ``val_root`` given: all of ``data_root`` trains, ``val_root`` validates. Else, if
-    ``data_root`` has ``train/`` and ``val/`` sub-folders, those. Else the last
-    ``round(val_fraction * n)`` volumes by file name (at least one when n >= 2 and the
-    fraction is > 0) are held out.
+    Files train (``data.corpus_slices`` = 0): with ``val_root``, all of ``data_root``
+    trains and ``val_root`` validates. Else, if ``data_root`` has ``train/`` and ``val/``
+    sub-folders, those. Else the last ``round(data.val_fraction * n)`` volumes by file name
+    (at least one when n >= 2 and the fraction is > 0) are held out.
+
+    The corpus trains (``data.corpus_slices`` > 0): no file trains; the validation files
+    are ``val_root``, else ``data_root`` (its ``val/`` sub-folder if it has one), else none.
 
     Raises:
-        DataError/ValueError: missing folders or no usable files.
+        ConfigError: no data folder for file training, or two different validation folders
+            for corpus training.
+        DataError: missing folders or no usable files.
     """
+    if cfg.data.corpus_slices > 0:
+        if data_root is not None and val_root is not None and Path(data_root) != Path(val_root):
+            raise ConfigError(
+                f"--data-root {data_root} and --val-root {val_root}: with data.corpus_slices "
+                "the corpus trains; give the validation folder once"
+            )
+        folder = val_root if val_root is not None else data_root
+        if folder is None:
+            return [], []
+        folder = Path(folder)
+        return [], _scan(folder / "val" if (folder / "val").is_dir() else folder)
+    if data_root is None:
+        raise ConfigError("--data-root is required unless data.corpus_slices streams the corpus")
     root = Path(data_root)
     if val_root is not None:
         return _scan(root), _scan(Path(val_root))
     if (root / "train").is_dir() and (root / "val").is_dir():
         return _scan(root / "train"), _scan(root / "val")
     vols = sorted(_scan(root), key=lambda v: v.fname)
+    val_fraction = cfg.data.val_fraction
     n_val = round(val_fraction * len(vols))
     if val_fraction > 0 and len(vols) >= 2:
         n_val = min(max(n_val, 1), len(vols) - 1)
@@ -61,15 +96,27 @@ def split_volumes(
 
 def build_datasets(
     cfg: TrainConfig, train_vols: Sequence[VolumeInfo], val_vols: Sequence[VolumeInfo]
-) -> tuple[SliceDataset | Subset, SliceDataset | None]:
-    """Slice datasets with training (random masks, augmentation) and eval transforms."""
+) -> tuple[TrainSet, SliceDataset | None]:
+    """Slice datasets with training (random masks, augmentation) and eval transforms.
+
+    With ``data.corpus_slices`` > 0 the training set is the streamed corpus (seeded by
+    ``run.seed``) and ``train_vols`` must be empty (see :func:`split_data`).
+    """
     spec = cfg.mask.spec()
-    train_tf = UnetTransform(
-        spec, mode="train", seed=cfg.run.seed, augment=build_augment(cfg.augment)
-    )
-    train_ds: SliceDataset | Subset = SliceDataset(list(train_vols), transform=train_tf)
+    # A k-space network (E2E-VarNet) also reads the masked k-space; an image network not.
+    transform = KspaceTransform if isinstance(cfg.model, VarNetConfig) else UnetTransform
+    train_tf = transform(spec, mode="train", seed=cfg.run.seed, augment=build_augment(cfg.augment))
+    train_ds: TrainSet
+    if cfg.data.corpus_slices > 0:
+        if train_vols:
+            raise ConfigError("data.corpus_slices: the corpus trains, so no file may train too")
+        train_ds = CorpusSliceDataset(
+            cfg.data.corpus, cfg.data.corpus_slices, seed=cfg.run.seed, transform=train_tf
+        )
+    else:
+        train_ds = SliceDataset(list(train_vols), transform=train_tf)
     cap = cfg.data.max_train_slices
-    if 0 < cap < len(train_ds):
+    if isinstance(train_ds, SliceDataset) and 0 < cap < len(train_ds):
         step = len(train_ds) / cap  # evenly spread over volumes, deterministic
         train_ds = Subset(train_ds, [int(i * step) for i in range(cap)])
     val_ds = None
@@ -77,12 +124,12 @@ def build_datasets(
         vols = list(val_vols)
         if cfg.data.max_val_volumes > 0:
             vols = vols[: cfg.data.max_val_volumes]
-        val_ds = SliceDataset(vols, transform=UnetTransform(spec, mode="eval"))
+        val_ds = SliceDataset(vols, transform=transform(spec, mode="eval"))
     return train_ds, val_ds
 
 
-def base_dataset(ds: SliceDataset | Subset) -> SliceDataset:
-    """The :class:`SliceDataset` under an optional ``Subset`` (for ``set_epoch``)."""
+def base_dataset(ds: TrainSet) -> SliceDataset | CorpusSliceDataset:
+    """The dataset under an optional ``Subset`` (for ``set_epoch``)."""
     return ds.dataset if isinstance(ds, Subset) else ds  # type: ignore[return-value]
 
 
@@ -105,7 +152,7 @@ def _worker_init(worker_id: int) -> None:
 
 
 def train_loader(
-    ds: SliceDataset | Subset, cfg: TrainConfig, rt: Runtime, generator: torch.Generator
+    ds: TrainSet, cfg: TrainConfig, rt: Runtime, generator: torch.Generator
 ) -> tuple[DataLoader, DistributedSampler]:
     """Shuffled loader of this rank's share; call ``sampler.set_epoch(e)`` each epoch.
 
@@ -114,6 +161,12 @@ def train_loader(
     if cfg.run.batch_size % rt.world_size:
         raise ConfigError(
             f"run.batch_size {cfg.run.batch_size} must be divisible by the {rt.world_size} processes"
+        )
+    low, high = cfg.data.corpus.matrix
+    if isinstance(ds, CorpusSliceDataset) and cfg.run.batch_size > rt.world_size and low != high:
+        raise ConfigError(
+            f"run.batch_size {cfg.run.batch_size}: streamed corpus slices vary in size "
+            f"(data.corpus.matrix {low}..{high}); use one slice per process or a fixed matrix"
         )
     sampler = DistributedSampler(
         ds, num_replicas=rt.world_size, rank=rt.rank, shuffle=True, seed=cfg.run.seed

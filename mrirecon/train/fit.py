@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from mrirecon.data.dataset import SliceDataset
 from mrirecon.errors import CheckpointError, ConfigError, DataError
 from mrirecon.io import remove_stale_temps
+from mrirecon.models.unet import UnetConfig
 from mrirecon.train.checkpoint import (
     Checkpoint,
     RngState,
@@ -40,7 +41,7 @@ from mrirecon.train.config import TrainConfig, save_train_config, train_config_t
 from mrirecon.train.data import (
     base_dataset,
     build_datasets,
-    split_volumes,
+    split_data,
     train_loader,
     val_loader,
 )
@@ -125,7 +126,7 @@ def fit(
         data_root: folder of training .h5 files (or with train/ and val/ sub-folders).
         out_dir: the run folder (created; must not already hold a run unless resuming).
         val_root: folder of validation .h5 files (optional, see
-            :func:`mrirecon.train.data.split_volumes`).
+            :func:`mrirecon.train.data.split_data`).
         resume: continue the run in ``out_dir`` from its ``last.pt``.
         init: a checkpoint (file, run folder or ``pretrained:NAME``) whose weights a new
             run starts from; its model must match ``cfg.model`` (``drop_prob`` aside).
@@ -176,11 +177,11 @@ def _prepare(
     init: str | os.PathLike[str] | None = None,
 ) -> _Run:
     """Step 1: check the data, write config.yaml, build loaders, model and optimiser."""
-    train_vols, val_vols = split_volumes(data_root, val_root, cfg.data.val_fraction)
+    train_vols, val_vols = split_data(cfg, data_root, val_root)
     for v in val_vols:
         if v.target_key is None:
             raise DataError(f"{v.path}: validation files need a target ({v.fname} has none)")
-    if cfg.model.in_chans != 1 or cfg.model.out_chans != 1:
+    if isinstance(cfg.model, UnetConfig) and (cfg.model.in_chans != 1 or cfg.model.out_chans != 1):
         raise ConfigError(
             "model.in_chans/out_chans: the U-Net data transform yields 1-channel magnitude "
             f"images, got {cfg.model.in_chans}/{cfg.model.out_chans}"

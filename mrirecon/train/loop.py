@@ -21,7 +21,13 @@ from torch import nn
 
 from mrirecon.data.dataset import SliceDataset
 from mrirecon.data.header import recon_crop
-from mrirecon.data.transforms import UnetSample, select_mask, zero_filled
+from mrirecon.data.transforms import (
+    KspaceSample,
+    UnetSample,
+    normalize,
+    select_mask,
+    zero_filled,
+)
 from mrirecon.errors import DataError, MrireconError
 from mrirecon.fft import center_crop
 from mrirecon.metrics import volume_metrics
@@ -106,14 +112,40 @@ def _prep(x: torch.Tensor, rt: Runtime) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if rt.channels_last else x
 
 
+Batch = UnetSample | KspaceSample
+
+
+def predict(model: nn.Module, batch: Batch, rt: Runtime) -> tuple[UnetSample, torch.Tensor]:
+    """Run the network on a batch: (its U-Net sample, the normalised (N, 1, h, w) output).
+
+    An image network (U-Net) maps the normalised zero-filled image; a k-space network
+    (E2E-VarNet) maps the masked k-space and mask to an (N, h, w) magnitude, which is
+    normalised with the same zero-filled mean/std so that every loss and the validation
+    de-normalisation treat both alike. Runs under autocast when ``rt`` says so.
+    """
+    amp = {"dtype": rt.amp_dtype or torch.float32, "enabled": rt.amp_dtype is not None}
+    if isinstance(batch, KspaceSample):
+        s = batch.sample
+        crop = (int(batch.crop[0, 0]), int(batch.crop[0, 1]))
+        num_low = int(batch.num_low[0]) if bool((batch.num_low == batch.num_low[0]).all()) else 0
+        kspace, mask = batch.kspace.to(rt.device), s.mask.to(rt.device)
+        with torch.autocast(rt.device.type, **amp):
+            out = model(kspace, mask, num_low or None, crop)
+        mean = s.mean.to(rt.device).reshape(-1, 1, 1)
+        std = s.std.to(rt.device).reshape(-1, 1, 1)
+        return s, normalize(out.float(), mean, std, clamp=False).unsqueeze(1)
+    with torch.autocast(rt.device.type, **amp):
+        return batch, model(_prep(batch.image, rt))
+
+
 def train_one_epoch(
-    ctx: TrainContext, loader: Iterable[UnetSample], *, epoch: int, global_step: int
+    ctx: TrainContext, loader: Iterable[Batch], *, epoch: int, global_step: int
 ) -> EpochResult:
     """Train for one pass over ``loader``.
 
     Args:
         ctx: model, optimiser, loss, runtime and logging of the run.
-        loader: batches of :class:`UnetSample`.
+        loader: batches of :class:`UnetSample` or :class:`KspaceSample`.
         epoch: epoch index (for logs).
         global_step: optimiser steps taken before this epoch.
 
@@ -133,16 +165,11 @@ def train_one_epoch(
     start = last = time.perf_counter()
     last_slices = 0
     try:
-        for batch in loader:
-            image, target = _prep(batch.image, rt), _prep(batch.target, rt)
+        for item in loader:
+            batch, output = predict(model, item, rt)
+            target = _prep(batch.target, rt)
             mean, std = batch.mean.to(rt.device), batch.std.to(rt.device)
             max_value = batch.max_value.to(rt.device)
-            with torch.autocast(
-                rt.device.type,
-                dtype=rt.amp_dtype or torch.float32,
-                enabled=rt.amp_dtype is not None,
-            ):
-                output = model(image)
             loss = ctx.loss_fn(output.float(), target, mean, std, max_value)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -214,13 +241,13 @@ def _stack(fname: str, slices: dict[int, np.ndarray]) -> np.ndarray:
 
 @torch.inference_mode()
 def validate(
-    model: nn.Module, loader: Iterable[UnetSample], rt: Runtime, num_images: int = 0
+    model: nn.Module, loader: Iterable[Batch], rt: Runtime, num_images: int = 0
 ) -> ValMetrics:
     """Validation metrics of ``model`` on whole volumes (mean over volumes and ranks).
 
     Args:
         model: the network.
-        loader: in-order batches of :class:`UnetSample` of this rank's volumes.
+        loader: in-order batches (:class:`UnetSample`/:class:`KspaceSample`) of this rank's volumes.
         rt: device/precision/DDP settings.
         num_images: middle-slice image grids (ZF | output | target | error) to return.
 
@@ -231,11 +258,8 @@ def validate(
     preds: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
     targets: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
     zfs: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
-    for batch in loader:
-        with torch.autocast(
-            rt.device.type, dtype=rt.amp_dtype or torch.float32, enabled=rt.amp_dtype is not None
-        ):
-            output = model(_prep(batch.image, rt))
+    for item in loader:
+        batch, output = predict(model, item, rt)
         mean = batch.mean.reshape(-1, 1, 1)
         std = batch.std.reshape(-1, 1, 1)
         out = output.float()[:, 0].cpu() * std + mean

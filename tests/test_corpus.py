@@ -210,3 +210,42 @@ def test_cli_corpus_rejects_bad_options(tmp_path):
         write_corpus(tmp_path / "x", SMALL, 0)
     assert main(["data", "synth", "--corpus", "1", "--demo", "--out", str(tmp_path)]) == 1
     assert main(["data", "synth", "--matrix", "32", "64", "--out", str(tmp_path)]) == 1
+
+
+def test_fast_paths_match_their_exact_definitions():
+    from mrirecon.fft import fft2c_np
+    from mrirecon.synth import fields
+    from mrirecon.synth.corpus import _coil_maps
+    from mrirecon.synth.kspace import fft2c_rows
+
+    rng = np.random.RandomState(3)
+    for hw, rows, width in [(8, 16, 12), (10, 16, 13), (16, 16, 9), (2, 20, 8)]:
+        x = (rng.normal(size=(2, hw, width)) + 1j * rng.normal(size=(2, hw, width))).astype(
+            np.complex64
+        )
+        padded = np.zeros((2, rows, width), dtype=np.complex64)
+        padded[:, (rows - hw) // 2 : (rows + hw) // 2] = x
+        np.testing.assert_allclose(fft2c_rows(x, rows), fft2c_np(padded), atol=2e-6)
+    # Coil maps on a 2x coarser grid, linearly upsampled: within 1% of the exact maps in the
+    # crop, 3% at the grid's edges (the last row and column are extrapolated).
+    shape, recon = (208, 176), (160, 160)
+    offsets = np.zeros(1)
+    fast = _coil_maps(shape, recon, 8, offsets, np.random.RandomState(5), "ring")
+    coarse = fields.coil_maps(
+        (104, 88), (80, 80), 8, offsets, np.random.RandomState(5), "ring", True
+    )
+    np.testing.assert_array_equal(fast[..., ::2, ::2], coarse)
+    for seed in range(4):
+        for layout in fields.COIL_LAYOUTS:
+            full = fields.coil_maps(
+                shape, recon, 8, offsets, np.random.RandomState(seed), layout, smooth_phase=True
+            )
+            fast = _coil_maps(shape, recon, 8, offsets, np.random.RandomState(seed), layout)
+            err, peak = np.abs(fast - full), np.abs(full).max()
+            assert center_crop(err, recon).max() < 0.01 * peak, (seed, layout)
+            assert err.max() < 0.03 * peak, (seed, layout)
+    # Quantised normals: unit variance, zero mean, the requested inter-coil gain.
+    noise = fields.coil_noise((1, 4, 128, 128), 0.5, np.random.RandomState(0), quantised=True)
+    std = np.sqrt((np.abs(noise) ** 2).mean(axis=(0, 2, 3)))
+    np.testing.assert_allclose(std, 0.5, rtol=0.03)
+    assert abs(noise.mean()) < 0.01

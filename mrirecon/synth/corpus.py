@@ -167,7 +167,9 @@ def _coil_maps(shape, recon, ncoil: int, offsets, rng, layout: str) -> np.ndarra
     """Loop-coil maps (S, C, H, W), computed on a 2x coarser grid: they are smooth on the
     scale of the coils' size (at least a quarter of the field of view)."""
     (H, W), (h, w) = shape, recon
-    coarse = sf.coil_maps((H // 2, W // 2), (h // 2, w // 2), ncoil, offsets, rng, layout)
+    coarse = sf.coil_maps(
+        (H // 2, W // 2), (h // 2, w // 2), ncoil, offsets, rng, layout, smooth_phase=True
+    )
     return _upsample2(coarse, shape)
 
 

@@ -186,6 +186,7 @@ def coil_maps(
     slice_offsets: np.ndarray,
     rng: np.random.RandomState,
     layout: str = "ring",
+    smooth_phase: bool = False,
 ) -> np.ndarray:
     """Random loop-coil sensitivity maps around the field of view.
 
@@ -201,6 +202,10 @@ def coil_maps(
             coils' distance to each slice depends on it.
         rng: random state.
         layout: a key of :data:`COIL_LAYOUTS`.
+        smooth_phase: replace the winding phase (whose branch cut, pointing away from the
+            centre, still crosses the crop's corners when a coil sits inside them) by a
+            phase ramp along the coil's tangent of the same strength: smooth everywhere.
+            The demo data keeps the winding phase.
 
     Returns:
         complex64 (S, C, H, W).
@@ -224,7 +229,10 @@ def coil_maps(
         # Angle around the coil measured from the direction towards the FOV centre, so the
         # branch cut of the winding phase points away from the anatomy.
         ex, ey = -px[c], -py[c]
-        theta = np.arctan2(dx * ey - dy * ex, dx * ex + dy * ey)
+        if smooth_phase:  # tangential offset / distance of the coil to the centre
+            theta = (dx * ey - dy * ex) / (ex * ex + ey * ey)
+        else:
+            theta = np.arctan2(dx * ey - dy * ex, dx * ex + dy * ey)
         phase = np.exp(1j * (phase0[c] + wind[c] * theta)).astype(np.complex64)
         a2 = size[c] ** 2
         r2 = (dx**2 + dy**2).astype(np.float32)

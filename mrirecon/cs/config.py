@@ -25,6 +25,8 @@ from mrirecon.cs.wavelet import WAVELETS
 from mrirecon.errors import ConfigError
 
 __all__ = [
+    "AUTO",
+    "AutoLambdaConfig",
     "CSConfig",
     "DEFAULT_LAMS",
     "load_cs_config",
@@ -40,6 +42,52 @@ CS_SECTION = "cs"
 # Tuned with `mrirecon cs tune` on the real TU Graz 4-coil scan; see configs/cs_default.yaml.
 DEFAULT_LAMS: tuple[tuple[float, float], ...] = ((4.0, 1e-3), (8.0, 1e-3))
 
+# ``lam: auto``: choose lambda per scan by k-space cross-validation (mrirecon.cs.auto).
+AUTO = "auto"
+
+# The relative lambdas cross-validation chooses from (also the benchmark's oracle grid).
+AUTO_GRID: tuple[float, ...] = tuple(float(f"{10 ** (-4 + i / 4):.4g}") for i in range(9))
+
+
+@dataclass(frozen=True)
+class AutoLambdaConfig:
+    """How ``lam: auto`` chooses lambda per scan (k-space cross-validation).
+
+    Attributes:
+        grid: relative lambdas to choose from, solved as one batch.
+        folds: held-out subsets tried (each a disjoint ``holdout`` share of the acquired
+            columns outside the ACS block); their prediction errors are summed.
+        holdout: share of those columns held out per fold.
+        slices: central slices of a volume cross-validated (one lambda per volume).
+        iterations: solver iterations of the cross-validation solves.
+        shrink: pull of the choice towards the per-acceleration table, in grid steps
+            (0 = cross-validation alone, 1 = the table alone); 0.5 measured best.
+    """
+
+    grid: tuple[float, ...] = AUTO_GRID
+    folds: int = 2
+    holdout: float = 0.25
+    slices: int = 2
+    iterations: int = 50
+    shrink: float = 0.5
+
+    def __post_init__(self) -> None:
+        grid = tuple(sorted(float(v) for v in self.grid))
+        if not grid or not all(v > 0 and math.isfinite(v) for v in grid):
+            raise ConfigError(f"auto.grid must hold lambdas > 0, got {self.grid}")
+        object.__setattr__(self, "grid", grid)
+        if not 0 < self.holdout <= 0.5:
+            raise ConfigError(f"auto.holdout must be in (0, 0.5], got {self.holdout}")
+        if not 1 <= self.folds <= round(1 / self.holdout):
+            raise ConfigError(
+                f"auto.folds must be in 1..{round(1 / self.holdout)} (1 / holdout), got {self.folds}"
+            )
+        for name in ("slices", "iterations"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"auto.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.shrink <= 1:
+            raise ConfigError(f"auto.shrink must be in [0, 1], got {self.shrink}")
+
 
 @dataclass(frozen=True)
 class CSConfig:
@@ -51,8 +99,12 @@ class CSConfig:
             of ``2**levels`` where needed).
         iterations: maximum solver iterations.
         tol: stop early when every slice's relative change is below tol (0 = never).
-        lam: relative l1-wavelet weight; None = per-acceleration default from ``lams``.
-        lams: ((acceleration, lam), ...) defaults, interpolated in log-log.
+        lam: relative l1-wavelet weight: a number (fixed), "auto" (chosen per scan by
+            k-space cross-validation, :mod:`mrirecon.cs.auto`) or None (per acceleration
+            from ``lams``).
+        lams: ((acceleration, lam), ...) defaults, interpolated in log-log (also the
+            fallback of "auto" and what it is pulled towards).
+        auto: how "auto" cross-validates.
         tv: relative isotropic TV weight (0 = off; > 0 switches to the Condat-Vu solver).
         solver: "fista" or "fista-restart" (adaptive momentum restart).
         power_iters: power iterations for the Lipschitz constant L (the step is 1/L with
@@ -66,8 +118,10 @@ class CSConfig:
     levels: int = 4
     iterations: int = 100
     tol: float = 0.0
-    lam: float | None = None
+    # str first: the config loader coerces to the first type, and "auto" is not a float.
+    lam: str | float | None = AUTO
     lams: tuple[tuple[float, float], ...] = DEFAULT_LAMS
+    auto: AutoLambdaConfig = field(default_factory=AutoLambdaConfig)
     tv: float = 0.0
     solver: str = "fista"
     power_iters: int = 10
@@ -91,8 +145,7 @@ class CSConfig:
             raise ConfigError(f"seed must be >= 0, got {self.seed}")
         if not (self.tol >= 0 and math.isfinite(self.tol)):
             raise ConfigError(f"tol must be >= 0, got {self.tol}")
-        if self.lam is not None and not (self.lam > 0 and math.isfinite(self.lam)):
-            raise ConfigError(f"lam: lambda must be > 0, got {self.lam}")
+        object.__setattr__(self, "lam", _parse_lam(self.lam))
         if not (self.tv >= 0 and math.isfinite(self.tv)):
             raise ConfigError(f"tv weight must be >= 0, got {self.tv}")
         lams = tuple(sorted((float(a), float(v)) for a, v in self.lams))
@@ -103,9 +156,15 @@ class CSConfig:
             )
         object.__setattr__(self, "lams", lams)
 
+    @property
+    def auto_lambda(self) -> bool:
+        """True when lambda is chosen per scan (``lam: auto``)."""
+        return self.lam == AUTO
+
     def lam_for(self, acceleration: float) -> float:
-        """The relative lambda for an acceleration: ``lam`` if set, else interpolated."""
-        if self.lam is not None:
+        """The relative lambda for an acceleration: ``lam`` if a number, else the table's
+        (interpolated; for "auto" the value cross-validation falls back to)."""
+        if isinstance(self.lam, float):
             return self.lam
         if not (acceleration > 0 and math.isfinite(acceleration)):
             raise ConfigError(f"acceleration must be > 0, got {acceleration}")
@@ -120,6 +179,23 @@ class CSConfig:
     def replace(self, **changes: Any) -> CSConfig:
         """A copy with some fields changed."""
         return replace(self, **changes)
+
+
+def _parse_lam(value: str | float | None) -> str | float | None:
+    """``lam`` as "auto", None or a float > 0 (YAML and --set give numbers as text)."""
+    if value is None or value == AUTO:
+        return value
+    try:
+        lam = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"lam: expected a number > 0, '{AUTO}' or null (per-acceleration lams), got {value!r}"
+        ) from None
+    if not math.isfinite(lam):
+        raise ConfigError(f"lam: expected a finite number (lambda must be > 0), got {value}")
+    if lam <= 0:
+        raise ConfigError(f"lam: lambda must be > 0, got {value}")
+    return lam
 
 
 def cs_config_to_dict(config: CSConfig) -> dict[str, Any]:

@@ -30,16 +30,13 @@ from mrirecon.cs.operators import (
 )
 from mrirecon.cs.solvers import Problem, SolveInfo, condat_vu, fista
 from mrirecon.cs.wavelet import Wavelet2D
-from mrirecon.fft import center_crop
 
 __all__ = [
     "BatchResult",
     "solve_batch",
-    "cs_reconstruct",
     "cs_objective",
     "check_inputs",
     "padded_shape",
-    "resolve_lambda",
 ]
 
 
@@ -178,61 +175,6 @@ def _solve_batch(
         u, info = fista(problem, lam_t, lip, iterations, config.tol, restart, x0=u0)
     image = problem.image(u)[..., :h, :w] * scale[:, None, None]
     return BatchResult(image, maps, info)
-
-
-def cs_reconstruct(
-    kspace: torch.Tensor,
-    mask: torch.Tensor,
-    crop: tuple[int, int],
-    config: CSConfig | None = None,
-    acceleration: float | None = None,
-    device: torch.device | str = "cpu",
-    multicoil: bool | None = None,
-) -> torch.Tensor:
-    """CS reconstruction of a volume, slices processed ``config.batch_size`` at a time.
-
-    Args:
-        kspace: complex (S, C, H, W) k-space (C = 1 for single-coil), on any device.
-        mask: bool (W,) sampled columns.
-        crop: (h, w) output size (fastMRI centre crop of the complex image).
-        config: CS settings (None = defaults).
-        acceleration: picks the default lambda when ``config.lam`` is None; None uses
-            the mask's own acceleration W / (sampled columns).
-        device: where to compute.
-        multicoil: estimate ESPIRiT maps (True) or use S = identity (False, needs
-            C = 1); None = multi-coil when C > 1.
-
-    Returns:
-        float32 (S, h, w) magnitude on the CPU.
-    """
-    config = config or CSConfig()
-    check_inputs(kspace, mask)
-    if mask.dim() != 1:
-        raise ValueError(f"mask must be (W,), got {tuple(mask.shape)}")
-    lam = resolve_lambda(config, mask, acceleration)
-    h, w = kspace.shape[-2:]
-    if not (0 < crop[0] <= h and 0 < crop[1] <= w):
-        raise ValueError(f"crop {tuple(crop)} does not fit images {h}x{w}")
-    if multicoil is False and kspace.shape[1] != 1:
-        raise ValueError(f"single-coil reconstruction needs C = 1, got {kspace.shape[1]} coils")
-    device = torch.device(device)
-    out = []
-    for s0 in range(0, kspace.shape[0], config.batch_size):
-        k = kspace[s0 : s0 + config.batch_size].to(device)
-        res = solve_batch(k, mask, lam, config, estimate_maps=multicoil)
-        out.append(center_crop(res.image, crop).abs().float().cpu())
-    return torch.cat(out)
-
-
-def resolve_lambda(config: CSConfig, mask: torch.Tensor, acceleration: float | None) -> float:
-    """The relative lambda CS uses for a mask: ``config.lam_for`` the nominal acceleration,
-    or, without one (None or 0: a test file's own mask), the mask's own W / sampled columns.
-    """
-    if not acceleration:
-        acceleration = mask.numel() / float(mask.sum())
-    if not (acceleration > 0 and math.isfinite(acceleration)):
-        raise ValueError(f"acceleration must be > 0, got {acceleration}")
-    return config.lam_for(acceleration)
 
 
 def cs_objective(

@@ -122,8 +122,12 @@ def _mni() -> _Mni:
 
 
 def _grid(rng: np.random.RandomState, recon: tuple[int, int]) -> float:
-    """Field of view across the recon width in mm (head ~ 150-190 mm wide)."""
-    return float(rng.uniform(180.0, 280.0) * recon[1] / max(recon))
+    """Field of view across the recon width in mm (a head is ~150-190 mm wide).
+
+    A narrow matrix narrows the field of view, down to 3/4: some draws crop the head, as a
+    tight rectangular field of view does.
+    """
+    return float(rng.uniform(170.0, 280.0) * max(0.75, recon[1] / max(recon)))
 
 
 def _skull(d: np.ndarray, rng: np.random.RandomState, curve: np.ndarray) -> np.ndarray:

@@ -1,0 +1,195 @@
+"""``lam: auto``: the l1-wavelet weight chosen per scan by k-space cross-validation.
+
+The target is never read. For a volume, on a few central slices:
+
+1. the acquired columns outside the ACS block are split at random into disjoint held-out
+   subsets (``auto.holdout`` of them each; the RNG is seeded from the file name, so the
+   choice is the same on every run);
+2. for each of ``auto.folds`` subsets the whole lambda grid is solved as one batch on the
+   remaining columns (ESPIRiT maps come from the ACS block, which is never held out, so
+   they are estimated once);
+3. each solution predicts the held-out columns, ``F S x``; the squared error of each
+   column is weighted by its distance from the k-space centre (energy falls off with
+   frequency, so unweighted the innermost held-out column alone would decide) and summed
+   over columns, coils, slices and folds;
+4. the grid lambda of least error is pulled ``auto.shrink`` of the way (in grid steps)
+   towards the per-acceleration table, because one scan's held-out error is a noisy
+   estimate (measured in docs/benchmarks.md: cross-validation alone did not beat the best
+   fixed lambda, with the pull it did).
+
+A scan whose acquired non-ACS columns are too few to hold any out gets the table's
+lambda and a one-line warning naming the file.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+import zlib
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from mrirecon.cs.config import CSConfig
+from mrirecon.cs.espirit import acs_bounds, espirit_maps
+from mrirecon.cs.operators import sense_forward
+from mrirecon.cs.recon import solve_batch
+
+__all__ = ["LambdaChoice", "AutoLambdaWarning", "choose_lambda", "cv_slices", "holdout_folds"]
+
+
+class AutoLambdaWarning(UserWarning):
+    """``lam: auto`` could not cross-validate a scan and used the table's lambda."""
+
+
+class LambdaChoice(NamedTuple):
+    """The relative lambda a scan is reconstructed with, and how it was chosen.
+
+    Attributes:
+        lam: the relative lambda.
+        rule: "fixed", "table", "auto" (cross-validated) or "auto-fallback" (the table's,
+            too few columns to cross-validate).
+        cv_errors: held-out prediction error per ``config.auto.grid`` lambda ("auto" only).
+        slices: the slice indices cross-validated ("auto" only).
+        warm: complex (len(slices), H, W) solutions at ``lam`` on the cross-validation
+            columns, a warm start for the final solve of those slices (None if not "auto").
+    """
+
+    lam: float
+    rule: str
+    cv_errors: tuple[float, ...] = ()
+    slices: tuple[int, ...] = ()
+    warm: torch.Tensor | None = None
+
+
+def _nominal(mask: torch.Tensor, acceleration: float | None) -> float:
+    """The nominal acceleration, or (None or 0: a file's own mask) W / sampled columns."""
+    if not acceleration:
+        acceleration = mask.numel() / float(mask.sum())
+    if not (acceleration > 0 and math.isfinite(acceleration)):
+        raise ValueError(f"acceleration must be > 0, got {acceleration}")
+    return acceleration
+
+
+def cv_slices(num_slices: int, count: int) -> list[int]:
+    """Up to ``count`` distinct slice indices around the middle of a volume."""
+    if num_slices <= count:
+        return list(range(num_slices))
+    pos = np.linspace(0.35 * (num_slices - 1), 0.65 * (num_slices - 1), count)
+    return sorted({int(round(p)) for p in pos})
+
+
+def holdout_folds(mask: torch.Tensor, config: CSConfig, name: str) -> list[np.ndarray]:
+    """The held-out column subsets of a mask (empty when there are too few columns).
+
+    Args:
+        mask: bool (W,) acquired columns.
+        config: ``config.auto`` gives the held-out share and the number of folds.
+        name: the file name; seeds the RNG so the folds are the same on every run.
+
+    Returns:
+        ``config.auto.folds`` disjoint int arrays of column indices, or [] when fewer than
+        one column per subset is acquired outside the ACS block.
+    """
+    acquired = np.flatnonzero(mask.cpu().numpy())
+    # The ACS block is never held out: it calibrates the coil maps (none without a centre).
+    c0, c1 = acs_bounds(mask) if bool(mask[mask.shape[-1] // 2]) else (0, 0)
+    outside = acquired[(acquired < c0) | (acquired >= c1)]
+    splits = round(1 / config.auto.holdout)
+    if len(outside) < splits:
+        return []
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    perm = rng.permutation(outside)
+    return [np.sort(perm[f::splits]) for f in range(config.auto.folds)]
+
+
+def choose_lambda(
+    kspace: torch.Tensor,
+    mask: torch.Tensor,
+    config: CSConfig,
+    name: str,
+    acceleration: float | None = None,
+    multicoil: bool | None = None,
+    device: torch.device | str = "cpu",
+) -> LambdaChoice:
+    """The relative lambda to reconstruct a volume with, per ``config.lam``.
+
+    Args:
+        kspace: complex (S, C, H, W) masked k-space.
+        mask: bool (W,) acquired columns.
+        config: ``lam`` a number (used as is), None (the ``lams`` table) or "auto".
+        name: the file name (seeds the held-out columns; named in warnings).
+        acceleration: the nominal acceleration for the table (None or 0: the mask's own).
+        multicoil: ESPIRiT maps (True) or single coil (False); None = C > 1.
+        device: where to solve.
+
+    Returns:
+        :class:`LambdaChoice`.
+    """
+    if isinstance(config.lam, float):
+        return LambdaChoice(config.lam, "fixed")
+    table = config.lam_for(_nominal(mask, acceleration))
+    if not config.auto_lambda:
+        return LambdaChoice(table, "table")
+    folds = holdout_folds(mask, config, name)
+    if not folds:
+        warnings.warn(
+            f"{name}: too few acquired columns outside the ACS block to cross-validate lambda; "
+            f"using the per-acceleration lambda {table:.4g}",
+            AutoLambdaWarning,
+            stacklevel=2,
+        )
+        return LambdaChoice(table, "auto-fallback")
+    device = torch.device(device)
+    slices = cv_slices(kspace.shape[0], config.auto.slices)
+    k = kspace[slices].to(device, torch.complex64) * mask.to(device)
+    use_maps = multicoil if multicoil is not None else k.shape[1] > 1
+    maps = espirit_maps(k, mask, config.espirit) if use_maps else None
+    grid = config.auto.grid
+    errors = np.zeros(len(grid))
+    warm = None
+    for f, held in enumerate(folds):
+        err, images = _fold_errors(k, mask, maps, held, config)
+        errors += err
+        if f == 0:
+            warm = images
+    best = int(np.argmin(errors))
+    log_grid = np.log(np.asarray(grid))
+    pull = int(np.argmin(np.abs(log_grid - math.log(table)))) - best
+    j = best + math.floor(pull * config.auto.shrink + 0.5)
+    return LambdaChoice(grid[j], "auto", tuple(float(e) for e in errors), tuple(slices), warm[j])
+
+
+def _fold_errors(
+    k: torch.Tensor,
+    mask: torch.Tensor,
+    maps: torch.Tensor | None,
+    held: np.ndarray,
+    config: CSConfig,
+) -> tuple[np.ndarray, list[torch.Tensor]]:
+    """Weighted held-out error per grid lambda for one fold, and the solutions."""
+    n, _, _, w = k.shape
+    held_t = torch.from_numpy(held).to(k.device)
+    train = mask.to(k.device).clone()
+    train[held_t] = False
+    # A held-out column's error weighs |k_x|: without it the column nearest the centre decides.
+    weight = torch.from_numpy(np.abs(held - w // 2).astype(np.float32)).to(k.device)
+    grid = config.auto.grid
+    per = max(1, config.batch_size // n)  # lambdas per solve, so a solve holds ~batch_size slices
+    errors, images = [], []
+    for g0 in range(0, len(grid), per):
+        lams = grid[g0 : g0 + per]
+        reps = len(lams)
+        lam_t = torch.tensor(lams, dtype=torch.float32).repeat_interleave(n)
+        kk = k.repeat(reps, 1, 1, 1)
+        mm = None if maps is None else maps.repeat(reps, 1, 1, 1)
+        res = solve_batch(
+            kk, train, lam_t, config, maps=mm, estimate_maps=False,
+            iterations=config.auto.iterations,
+        )  # fmt: skip
+        pred = sense_forward(res.image, mm, train.new_ones(w))[..., held_t]
+        col_err = (pred - kk[..., held_t]).abs().square().sum(dim=(1, 2))  # (reps * n, held)
+        errors += (col_err @ weight).reshape(reps, n).sum(dim=1).tolist()
+        images += list(res.image.reshape(reps, n, *res.image.shape[-2:]))
+    return np.asarray(errors), images

@@ -1,0 +1,83 @@
+"""CS reconstruction of a whole volume: choose lambda for the scan, then solve in batches.
+
+The slices that chose lambda (``lam: auto``) start their final solve, on all acquired
+columns, from their cross-validation solution (a warm start); the others start at zero.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from mrirecon.cs.auto import LambdaChoice, choose_lambda
+from mrirecon.cs.config import CSConfig
+from mrirecon.cs.recon import check_inputs, solve_batch
+from mrirecon.fft import center_crop
+
+__all__ = ["CSResult", "cs_reconstruct"]
+
+
+class CSResult(NamedTuple):
+    """A reconstructed volume: float32 (S, h, w) magnitude on the CPU, and its lambda."""
+
+    image: torch.Tensor
+    choice: LambdaChoice
+
+
+def cs_reconstruct(
+    kspace: torch.Tensor,
+    mask: torch.Tensor,
+    crop: tuple[int, int],
+    config: CSConfig | None = None,
+    acceleration: float | None = None,
+    device: torch.device | str = "cpu",
+    multicoil: bool | None = None,
+    name: str = "",
+) -> CSResult:
+    """CS reconstruction of a volume, slices processed ``config.batch_size`` at a time.
+
+    Args:
+        kspace: complex (S, C, H, W) k-space (C = 1 for single-coil), on any device.
+        mask: bool (W,) sampled columns.
+        crop: (h, w) output size (fastMRI centre crop of the complex image).
+        config: CS settings (None = defaults: ``lam: auto``).
+        acceleration: picks the table's lambda (``lam`` None, or "auto"'s fallback and
+            pull); None or 0 uses the mask's own acceleration W / (sampled columns).
+        device: where to compute.
+        multicoil: estimate ESPIRiT maps (True) or use S = identity (False, needs
+            C = 1); None = multi-coil when C > 1.
+        name: the file name; seeds "auto"'s held-out columns and names it in warnings.
+
+    Returns:
+        :class:`CSResult`.
+    """
+    config = config or CSConfig()
+    check_inputs(kspace, mask)
+    if mask.dim() != 1:
+        raise ValueError(f"mask must be (W,), got {tuple(mask.shape)}")
+    h, w = kspace.shape[-2:]
+    if not (0 < crop[0] <= h and 0 < crop[1] <= w):
+        raise ValueError(f"crop {tuple(crop)} does not fit images {h}x{w}")
+    if multicoil is False and kspace.shape[1] != 1:
+        raise ValueError(f"single-coil reconstruction needs C = 1, got {kspace.shape[1]} coils")
+    device = torch.device(device)
+    choice = choose_lambda(kspace, mask, config, name, acceleration, multicoil, device)
+    out = []
+    for s0 in range(0, kspace.shape[0], config.batch_size):
+        k = kspace[s0 : s0 + config.batch_size].to(device)
+        x0 = _warm_start(choice, s0, k.shape)
+        res = solve_batch(k, mask, choice.lam, config, estimate_maps=multicoil, x0=x0)
+        out.append(center_crop(res.image, crop).abs().float().cpu())
+    return CSResult(torch.cat(out), choice)
+
+
+def _warm_start(choice: LambdaChoice, s0: int, shape: torch.Size) -> torch.Tensor | None:
+    """The batch's warm start: the cross-validation solutions where there are some."""
+    inside = [(i, s - s0) for i, s in enumerate(choice.slices) if 0 <= s - s0 < shape[0]]
+    if choice.warm is None or not inside:
+        return None
+    x0 = choice.warm.new_zeros(shape[0], *shape[-2:])
+    for i, b in inside:
+        x0[b] = choice.warm[i]
+    return x0

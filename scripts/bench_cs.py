@@ -1,201 +1,247 @@
-"""Benchmark: mrirecon CS vs sigpy's L1WaveletRecon on the same slices, in one run.
+"""Benchmark: CS with ``lam: auto`` against a fixed-lambda grid and sigpy, in one run.
 
-For every case (synthetic 320x320 single-coil, synthetic 15-coil 640x368, the real TU Graz
-4-coil brain and the real 2-coil twix phantom) both methods reconstruct the same masked
-k-space (fastMRI-seeded random masks) with the same relative lambda and the same number of
-iterations:
+Part 1, quality (per scan and acceleration, fastMRI-seeded random masks, cf 0.08 at 4x and
+0.04 at 8x; fastMRI volume SSIM against the file's target):
 
-- ours: ``mrirecon.cs.cs_reconstruct`` end to end (ESPIRiT on the rectangular ACS block,
-  FISTA, batched over slices), default config (db4, 4 levels);
-- sigpy: per slice ``EspiritCalib(calib_width=num_low, crop=0)`` + ``L1WaveletRecon``
-  (db4 with zero padding, max level);
-- ours with sigpy's maps (solver-only timing and solver parity).
+- ``grid``: ours at every lambda of ``AutoLambdaConfig().grid`` (one batched solve); the
+  per-scan oracle is the best of them for that scan, the best fixed lambda the one of best
+  mean over the scans of an acceleration;
+- ``auto``: ``cs_reconstruct`` with the default config (``lam: auto``: k-space
+  cross-validation, the target is never read) and its time, against ``fixed`` (the same
+  with ``lam`` = the table's 1e-3);
+- ``sigpy``: ``EspiritCalib`` + ``L1WaveletRecon`` at the same fixed relative lambda.
 
-It prints seconds per slice, the throughput ratio (sigpy / ours) and SSIMs against the
-target (fastMRI volume SSIM), plus ours-vs-sigpy SSIM with identical maps.
+Scans: the real TU Graz 4-coil brain and twix 2-coil phantom (mrirecon/data/assets) and
+synthetic single- and multi-coil volumes (seeds not used while designing the rule).
 
-    python scripts/bench_cs.py                 # full run (< ~10 min on 2 CPU cores)
-    python scripts/bench_cs.py --quick         # a smoke run
-    python scripts/bench_cs.py --device cuda   # ours on the GPU (sigpy stays on the CPU)
+Part 2, end to end as processes (start-up included) on 8 single-coil 256 x 256 slices:
+``mrirecon reconstruct --method cs`` with ``lam`` fixed and ``auto`` against a Python
+process that loops sigpy's ``L1WaveletRecon`` over the same masked slices.
+
+    python scripts/bench_cs.py --threads 1            # the recorded run
+    python scripts/bench_cs.py --threads 1 --quick    # a smoke run (fewer scans, 30 iterations)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import NamedTuple
 
 import h5py
 import numpy as np
 import torch
 
-from mrirecon.cs.config import CSConfig
+from mrirecon.cs.config import AutoLambdaConfig, CSConfig
+from mrirecon.cs.espirit import espirit_maps
 from mrirecon.cs.operators import sense_adjoint
-from mrirecon.cs.recon import cs_reconstruct, solve_batch
+from mrirecon.cs.recon import solve_batch
+from mrirecon.cs.volume import cs_reconstruct
 from mrirecon.data.assets import asset_path
 from mrirecon.data.masks import MaskSpec, eval_rng
-from mrirecon.data.transforms import zero_filled
 from mrirecon.fft import center_crop
 from mrirecon.metrics import ssim
+from mrirecon.synth.kspace import write_volume
 from mrirecon.synth.volumes import SynthConfig, make_volume
 
+FIXED = 1e-3  # the per-acceleration table's value at 4x and 8x
+PAIRS = ((0.08, 4.0), (0.04, 8.0))
 
-class Case(NamedTuple):
-    name: str
-    fname: str  # seeds the mask (fastMRI validation seeding)
+
+class Scan(NamedTuple):
+    name: str  # seeds the mask (fastMRI validation seeding) and auto's held-out columns
     kspace: torch.Tensor  # (S, C, H, W)
     target: np.ndarray  # (S, h, w)
     multicoil: bool
-    cf: float
+
+
+class Row(NamedTuple):
+    scan: str
     acc: float
+    grid: np.ndarray  # SSIM per grid lambda
+    auto_lam: float
+    auto: float
+    t_auto: float
+    t_fixed: float
+    sigpy: float
+    t_sigpy: float
 
 
-def synthetic(slices: int, multicoil: bool) -> tuple[torch.Tensor, np.ndarray]:
-    if multicoil:  # fastMRI brain/knee geometry: 640 x 368 k-space, 320 x 320 target
-        cfg = SynthConfig(slices=slices, recon_size=(320, 320), coils=(15, 15), pad_prob=0.0)
-    else:  # 320 x 320 single-coil k-space
-        cfg = SynthConfig(
-            slices=slices, recon_size=(320, 320), kspace_size=(320, 320), pad_prob=0.0
-        )
-    vol = make_volume(cfg, 0, multicoil)
+def synthetic(index: int, multicoil: bool, slices: int) -> Scan:
+    if multicoil:
+        cfg = SynthConfig(slices=slices, recon_size=(192, 192), coils=(4, 8), pad_prob=0.0)
+    else:
+        cfg = SynthConfig(slices=slices, recon_size=(256, 256), kspace_size=(256, 256), pad_prob=0.0)
+    vol = make_volume(cfg, index, multicoil)
     k = torch.from_numpy(vol.kspace)
-    return (k if multicoil else k[:, None]), vol.target
+    kind = "mc" if multicoil else "sc"
+    return Scan(f"bench_{kind}{index}.h5", k if multicoil else k[:, None], vol.target, multicoil)
 
 
-def real(name: str) -> tuple[torch.Tensor, np.ndarray]:
-    with h5py.File(asset_path(name), "r") as hf:
-        return torch.from_numpy(hf["kspace"][()]), hf["reconstruction_rss"][()]
+def real(fname: str) -> Scan:
+    with h5py.File(asset_path(fname), "r") as hf:
+        return Scan(fname, torch.from_numpy(hf["kspace"][()]), hf["reconstruction_rss"][()], True)
 
 
-def cases(quick: bool) -> list[Case]:
-    out = []
-    k, t = synthetic(4 if quick else 8, multicoil=False)
-    out.append(Case("synthetic single-coil 320x320", "bench_sc320.h5", k, t, False, 0.08, 4.0))
-    k, t = synthetic(1 if quick else 2, multicoil=True)
-    out.append(Case("synthetic 15-coil 640x368", "bench_mc15.h5", k, t, True, 0.08, 4.0))
-    for fname, label in [
-        ("tugraz_brain_t2_4ch.h5", "real TU Graz brain 4-coil 256x256"),
-        ("twix_gre_phantom_2ch.h5", "real twix phantom 2-coil 160x160"),
-    ]:
-        k, t = real(fname)
-        for cf, acc in [(0.08, 4.0), (0.04, 8.0)]:
-            out.append(Case(label, fname, k, t, True, cf, acc))
+def scans(quick: bool) -> list[Scan]:
+    out = [real("tugraz_brain_t2_4ch.h5"), real("twix_gre_phantom_2ch.h5")]
+    out += [synthetic(i, False, 2) for i in range(10, 11 if quick else 13)]
+    out += [synthetic(i, True, 1 if quick else 2) for i in range(10, 11 if quick else 12)]
     return out
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def run_case(case: Case, iterations: int, device: torch.device, batch: int) -> dict:
+def run_scan(scan: Scan, cf: float, acc: float, iterations: int) -> Row:
     import sigpy.mri as mr
 
-    spec = MaskSpec("random", (case.cf,), (case.acc,))
-    m = spec.sample(case.kspace.shape[-1], eval_rng(case.fname))
+    m = MaskSpec("random", (cf,), (acc,)).sample(scan.kspace.shape[-1], eval_rng(scan.name))
     mask = torch.from_numpy(m.mask)
-    k = case.kspace * mask
-    crop = case.target.shape[-2:]
-    cfg = CSConfig(iterations=iterations, batch_size=batch)
-    lam = cfg.lam_for(case.acc)
-    zf = zero_filled(k, mask, crop).numpy()
+    k = scan.kspace * mask
+    crop = scan.target.shape[-2:]
+    grid = AutoLambdaConfig().grid
+    cfg = CSConfig(iterations=iterations)
+    s, n = len(k), len(grid)
+    maps = espirit_maps(k, mask, cfg.espirit) if scan.multicoil else None
+    lams = torch.tensor(grid, dtype=torch.float32).repeat_interleave(s)
+    rep = None if maps is None else maps.repeat(n, 1, 1, 1)
+    res = solve_batch(k.repeat(n, 1, 1, 1), mask, lams, cfg, maps=rep, estimate_maps=False)
+    imgs = center_crop(res.image, crop).abs().numpy().reshape(n, s, *crop)
+    scores = np.array([ssim(scan.target, imgs[j]) for j in range(n)])
 
-    # ours, end to end (maps included)
-    cs_reconstruct(k[:1], mask, crop, cfg.replace(iterations=2), case.acc, device, case.multicoil)
-    sync(device)
-    t0 = time.perf_counter()
-    ours = cs_reconstruct(k, mask, crop, cfg, case.acc, device, case.multicoil).numpy()
-    t_ours = (time.perf_counter() - t0) / len(k)
-
-    # sigpy, slice by slice, and ours on sigpy's maps
-    t_cal = t_sig = 0.0
-    ref, same_maps, all_maps = [], [], []
-    for s in range(len(k)):
-        ks = k[s].numpy()
+    def timed(config: CSConfig):
         t0 = time.perf_counter()
-        if case.multicoil:
-            maps = mr.app.EspiritCalib(ks, calib_width=m.num_low, crop=0.0, show_pbar=False).run()
+        out = cs_reconstruct(k, mask, crop, config, acc, "cpu", scan.multicoil, scan.name)
+        return out, time.perf_counter() - t0
+
+    auto, t_auto = timed(cfg)
+    _, t_fixed = timed(cfg.replace(lam=FIXED))
+    t0, ref = time.perf_counter(), []
+    for i in range(s):
+        ks = k[i].numpy()
+        if scan.multicoil:
+            sens = mr.app.EspiritCalib(ks, calib_width=m.num_low, crop=0.0, show_pbar=False).run()
         else:
-            maps = np.ones((1, *ks.shape[-2:]), dtype=np.complex64)
-        t_cal += time.perf_counter() - t0
-        maps_t = torch.from_numpy(np.asarray(maps, dtype=np.complex64))[None]
-        lam_abs = lam * float(sense_adjoint(k[s : s + 1], maps_t, mask).abs().max())
-        t0 = time.perf_counter()
-        x = mr.app.L1WaveletRecon(ks, maps, lam_abs, max_iter=iterations, show_pbar=False).run()
-        t_sig += time.perf_counter() - t0
+            sens = np.ones((1, *ks.shape[-2:]), dtype=np.complex64)
+        sens_t = torch.from_numpy(np.asarray(sens, dtype=np.complex64))[None]
+        lam_abs = FIXED * float(sense_adjoint(k[i : i + 1], sens_t, mask).abs().max())
+        x = mr.app.L1WaveletRecon(ks, sens, lam_abs, max_iter=iterations, show_pbar=False).run()
         ref.append(np.abs(center_crop(np.asarray(x), crop)))
-        all_maps.append(maps_t)
-    maps_b = torch.cat(all_maps)
-    sync(device)
-    t0 = time.perf_counter()
-    for s0 in range(0, len(k), batch):
-        res = solve_batch(
-            k[s0 : s0 + batch].to(device), mask, lam, cfg, maps=maps_b[s0 : s0 + batch]
-        )
-        same_maps.append(center_crop(res.image, crop).abs().cpu().numpy())
-    sync(device)
-    t_solver = (time.perf_counter() - t0) / len(k)
-    ref_a, same = np.stack(ref).astype(np.float32), np.concatenate(same_maps)
-    n = len(k)
-    return {
-        "slices": n,
-        "t_ours": t_ours,
-        "t_sigpy": (t_cal + t_sig) / n,
-        "t_ours_solver": t_solver,
-        "t_sigpy_solver": t_sig / n,
-        "ssim_zf": ssim(case.target, zf),
-        "ssim_ours": ssim(case.target, ours),
-        "ssim_sigpy": ssim(case.target, ref_a),
-        "ssim_ours_sigpy_maps": ssim(case.target, same),
-        "ssim_parity": ssim(ref_a, same),
-        "lam": lam,
-    }
+    t_sigpy = time.perf_counter() - t0
+    return Row(
+        scan.name, acc, scores, auto.choice.lam, ssim(scan.target, auto.image.numpy()),
+        t_auto, t_fixed, ssim(scan.target, np.stack(ref).astype(np.float32)), t_sigpy,
+    )  # fmt: skip
+
+
+SIGPY_LOOP = """
+import sys, time, h5py, numpy as np, sigpy.mri as mr
+path, lam_rel, iters = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+with h5py.File(path, "r") as hf:
+    k, mask = hf["kspace"][()], hf["mask"][()].astype(bool)
+ones = np.ones((1, *k.shape[-2:]), dtype=np.complex64)
+for s in k * mask:
+    scale = np.abs(np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(s), norm="ortho"))).max()
+    mr.app.L1WaveletRecon(s[None], ones, lam_rel * scale, max_iter=iters, show_pbar=False).run()
+"""
+
+
+def end_to_end(iterations: int, threads: int | None) -> dict[str, float]:
+    """Seconds per process: mrirecon reconstruct (fixed, auto) vs a sigpy loop."""
+    env = dict(os.environ)
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    cfg = SynthConfig(slices=8, recon_size=(256, 256), kspace_size=(256, 256), pad_prob=0.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "in"
+        src.mkdir()
+        write_volume(src / "e2e_sc.h5", make_volume(cfg, 20, False))
+        base = [sys.executable, "-m", "mrirecon", "reconstruct", "--method", "cs", "--input",
+                str(src), "--accelerations", "4", "--no-progress", "--cs-set",
+                f"iterations={iterations}"]  # fmt: skip
+        times = {}
+        for label, lam in (("fixed", str(FIXED)), ("auto", "auto")):
+            out = Path(tmp) / label
+            t0 = time.perf_counter()
+            cmd = [*base, "--output", str(out), "--cs-set", f"lam={lam}"]
+            subprocess.run(cmd, check=True, env=env, capture_output=True)
+            times[label] = time.perf_counter() - t0
+        # sigpy on exactly the masked k-space mrirecon used (its output file stores the mask)
+        with h5py.File(src / "e2e_sc.h5") as hf, h5py.File(Path(tmp) / "fixed/e2e_sc.h5") as ho:
+            k, mask = hf["kspace"][()], ho["mask"][()]
+        with h5py.File(Path(tmp) / "masked.h5", "w") as hf:
+            hf["kspace"], hf["mask"] = k, mask
+        t0 = time.perf_counter()
+        cmd = [sys.executable, "-c", SIGPY_LOOP, str(Path(tmp) / "masked.h5"), str(FIXED),
+               str(iterations)]  # fmt: skip
+        subprocess.run(cmd, check=True, env=env, capture_output=True)
+        times["sigpy"] = time.perf_counter() - t0
+    return times
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--quick", action="store_true", help="fewer slices and 30 iterations")
+    p.add_argument("--quick", action="store_true", help="fewer scans and 30 iterations")
     p.add_argument("--iterations", type=int, default=None, help="default 100 (30 with --quick)")
-    p.add_argument("--batch", type=int, default=8, help="slices per CS batch (ours)")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    p.add_argument("--threads", type=int, default=None, help="torch / OpenMP threads")
+    p.add_argument("--skip-e2e", action="store_true", help="quality part only")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA device available")
     iterations = args.iterations or (30 if args.quick else 100)
     import pywt
     import sigpy
 
     print(
-        f"# bench_cs: device={device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or platform.machine()}), "
-        f"torch threads={torch.get_num_threads()}, iterations={iterations}, batch={args.batch}\n"
-        f"# torch {torch.__version__}, sigpy {sigpy.__version__}, pywt {pywt.__version__}, "
-        f"numpy {np.__version__}, python {platform.python_version()}"
+        f"# bench_cs: {platform.machine()} CPU, torch threads={torch.get_num_threads()}, "
+        f"iterations={iterations}; torch {torch.__version__}, sigpy {sigpy.__version__}, "
+        f"pywt {pywt.__version__}, numpy {np.__version__}, python {platform.python_version()}"
     )
-    head = (
-        f"{'case':36s} {'acc':>4s} {'n':>2s} | {'ours s/sl':>9s} {'sigpy s/sl':>10s} {'ratio':>6s} | "
-        f"{'solver ours':>11s} {'sigpy':>7s} {'ratio':>6s} | {'SSIM zf':>7s} {'ours':>6s} "
-        f"{'sigpy':>6s} {'ours@sp':>7s} {'parity':>6s}"
-    )
-    print(head)
-    print("-" * len(head))
+    grid = AutoLambdaConfig().grid
     start = time.perf_counter()
-    for case in cases(args.quick):
-        r = run_case(case, iterations, device, args.batch)
+    rows = []
+    print(f"{'scan':28s} {'acc':>3s} | {'oracle':>13s} | {'auto':>13s} | {'ssim@1e-3':>9s} "
+          f"{'sigpy':>6s} | {'t auto':>6s} {'fixed':>6s} {'sigpy':>6s}")  # fmt: skip
+    for scan in scans(args.quick):
+        for cf, acc in PAIRS:
+            r = run_scan(scan, cf, acc, iterations)
+            rows.append(r)
+            j = int(r.grid.argmax())
+            print(
+                f"{r.scan:28s} {acc:3.0f} | {grid[j]:.2g} {r.grid[j]:.4f} | {r.auto_lam:.2g} "
+                f"{r.auto:.4f} | {r.grid[grid.index(FIXED)]:9.4f} {r.sigpy:6.4f} | "
+                f"{r.t_auto:6.2f} {r.t_fixed:6.2f} {r.t_sigpy:6.2f}",
+                flush=True,
+            )
+    print("\n# mean SSIM per acceleration (grid: " + ", ".join(f"{v:g}" for v in grid) + ")")
+    for acc in sorted({r.acc for r in rows}):
+        sel = [r for r in rows if r.acc == acc]
+        table = np.stack([r.grid for r in sel])
+        best = int(table.mean(0).argmax())
+        oracle = float(table.max(1).mean())
+        auto = float(np.mean([r.auto for r in sel]))
+        sig = float(np.mean([r.sigpy for r in sel]))
+        t_a, t_f = sum(r.t_auto for r in sel), sum(r.t_fixed for r in sel)
         print(
-            f"{case.name:36s} {case.acc:4.0f} {r['slices']:2d} | {r['t_ours']:9.3f} "
-            f"{r['t_sigpy']:10.3f} {r['t_sigpy'] / r['t_ours']:5.1f}x | {r['t_ours_solver']:11.3f} "
-            f"{r['t_sigpy_solver']:7.3f} {r['t_sigpy_solver'] / r['t_ours_solver']:5.1f}x | "
-            f"{r['ssim_zf']:7.4f} {r['ssim_ours']:6.4f} {r['ssim_sigpy']:6.4f} "
-            f"{r['ssim_ours_sigpy_maps']:7.4f} {r['ssim_parity']:6.4f}",
-            flush=True,
+            f"{acc:.0f}x ({len(sel)} scans): oracle {oracle:.4f}, auto {auto:.4f} "
+            f"(oracle - auto {oracle - auto:+.4f}), best fixed {grid[best]:g} "
+            f"{table.mean(0)[best]:.4f}, fixed {FIXED:g} {table.mean(0)[grid.index(FIXED)]:.4f}, "
+            f"sigpy {FIXED:g} {sig:.4f}; time auto {t_a:.1f} s vs fixed {t_f:.1f} s "
+            f"({t_a / t_f:.1f}x)"
         )
-    print(f"# total {time.perf_counter() - start:.0f} s")
+    print(f"# quality part {time.perf_counter() - start:.0f} s")
+    if not args.skip_e2e:
+        t = end_to_end(iterations, args.threads)
+        print(
+            f"# end to end, 8 single-coil 256x256 slices, {iterations} iterations: "
+            f"mrirecon fixed {t['fixed']:.1f} s, auto {t['auto']:.1f} s, sigpy loop "
+            f"{t['sigpy']:.1f} s -> sigpy/fixed {t['sigpy'] / t['fixed']:.1f}x, "
+            f"sigpy/auto {t['sigpy'] / t['auto']:.1f}x"
+        )
     return 0
 
 

@@ -12,7 +12,7 @@ from mrirecon.cs.config import (
     load_cs_config,
     save_cs_config,
 )
-from mrirecon.cs.espirit import EspiritConfig
+from mrirecon.cs.config import EspiritConfig
 from mrirecon.errors import ConfigError
 from mrirecon.train.config import TrainConfig, load_train_config, save_train_config
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from mrirecon.cs.config import CSConfig, cs_config_from_dict, load_cs_config, save_cs_config
-from mrirecon.cs.recon import cs_reconstruct, solve_batch
+from mrirecon.cs.recon import solve_batch
+from mrirecon.cs.volume import cs_reconstruct
 
 
 def _data(coils=2, h=32, w=32):

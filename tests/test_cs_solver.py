@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from mrirecon.cs.config import CSConfig
-from mrirecon.cs.recon import cs_objective, cs_reconstruct, padded_shape, solve_batch
+from mrirecon.cs.recon import cs_objective, padded_shape, solve_batch
+from mrirecon.cs.volume import cs_reconstruct
 from mrirecon.cs.solvers import Problem, fista
 from mrirecon.cs.wavelet import Wavelet2D, soft_threshold
 from mrirecon.fft import fft2c, ifft2c
@@ -144,7 +145,7 @@ def test_padding_and_crop_single_coil_volume():
     mask = torch.zeros(20, dtype=torch.bool)
     mask[::2] = True
     mask[8:12] = True
-    out = cs_reconstruct(k, mask, (32, 16), CSConfig(levels=3, iterations=50, lam=1e-2))
+    out = cs_reconstruct(k, mask, (32, 16), CSConfig(levels=3, iterations=50, lam=1e-2)).image
     assert out.shape == (2, 32, 16) and out.dtype == torch.float32
     target = img.abs()[:, 2:34, 2:18]
     zf = ifft2c(k[:, 0] * mask).abs()[:, 2:34, 2:18]

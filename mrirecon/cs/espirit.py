@@ -25,51 +25,15 @@ The normalisation (eigenvalue 1 inside the object, threshold 0.02) is that of si
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
-__all__ = ["EspiritConfig", "acs_bounds", "espirit_maps", "espirit_from_calibration"]
+from mrirecon.cs.config import EspiritConfig
+
+__all__ = ["acs_bounds", "espirit_maps", "espirit_from_calibration"]
 
 _AUTO_PIXELS = 128 * 128  # downsample=0 picks the grid step that leaves about this many pixels
 _CHUNK = 1 << 22  # matrix entries of G(x) evaluated at once
-
-
-@dataclass(frozen=True)
-class EspiritConfig:
-    """ESPIRiT parameters (sigpy's defaults except ``crop``; rectangular calibration region).
-
-    Attributes:
-        kernel_width: calibration kernel size (kernel_width along both axes, clipped to
-            half the calibration region along each axis).
-        threshold: keep singular vectors with sigma > threshold * sigma_max.
-        crop: zero the maps where the top eigenvalue is <= crop (0 = never). sigpy's default is
-            0.95; the default here is 0 (maps everywhere) because zeroing the image
-            outside the support costs SSIM against RSS targets, whose background holds
-            noise (real TU Graz scan, 4x: oracle coil combination 0.934 at crop 0 vs 0.756
-            at 0.95; CS 0.793 vs 0.751).
-        max_calib_rows: use at most this many central readout rows (0 = all rows).
-        downsample: evaluate the eigenproblem on a grid this many times coarser and
-            interpolate bilinearly (1 = exact, on every pixel; 0 = automatic, a grid of
-            about 128 x 128 points, since the maps are smooth).
-    """
-
-    kernel_width: int = 6
-    threshold: float = 0.02
-    crop: float = 0.0
-    max_calib_rows: int = 0
-    downsample: int = 0
-
-    def __post_init__(self) -> None:
-        if self.kernel_width < 2:
-            raise ValueError(f"espirit kernel_width must be >= 2, got {self.kernel_width}")
-        if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"espirit threshold must be in (0, 1), got {self.threshold}")
-        if not 0.0 <= self.crop < 1.0:
-            raise ValueError(f"espirit crop must be in [0, 1), got {self.crop}")
-        if self.max_calib_rows < 0 or self.downsample < 0:
-            raise ValueError("espirit max_calib_rows must be >= 0 and downsample >= 0")
 
 
 def acs_bounds(mask: torch.Tensor) -> tuple[int, int]:

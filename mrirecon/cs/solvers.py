@@ -25,7 +25,7 @@ import torch
 from mrirecon.cs.operators import grad2d, grad2d_adjoint
 from mrirecon.cs.wavelet import Wavelet2D, soft_threshold
 
-__all__ = ["Problem", "SolveInfo", "prox_l1_wavelet", "fista", "condat_vu", "SOLVERS"]
+__all__ = ["Problem", "SolveInfo", "prox_l1_wavelet", "fista", "condat_vu"]
 
 
 class Problem(NamedTuple):
@@ -202,5 +202,3 @@ def condat_vu(
             break
     return x, SolveInfo(done, rel)
 
-
-SOLVERS = ("fista", "fista-restart")

@@ -10,12 +10,13 @@ and nowhere else, so adding a method means adding its module and one entry below
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from mrirecon.errors import ConfigError
 from mrirecon.methods.base import MethodOptions, MethodSpec, ReconMethod, Volume
 from mrirecon.methods.cs import CSSpec
-from mrirecon.methods.learned import CheckpointSpec, checkpoint_kind
+from mrirecon.methods.learned import CheckpointSpec, checkpoint_kind, checkpoint_tag
 from mrirecon.methods.unet import UnetSpec
 from mrirecon.methods.varnet import VarNetSpec
 from mrirecon.methods.zero_filled import ZeroFilledSpec
@@ -46,13 +47,14 @@ SPECS: tuple[type[MethodSpec], ...] = (ZeroFilledSpec, CSSpec, UnetSpec, VarNetS
 
 def method_names() -> list[str]:
     """The ``--method`` names, in report order."""
-    return [s.name for s in SPECS]
+    return [s.kind for s in SPECS]
 
 
 def spec_class(name: str) -> type[MethodSpec]:
-    """The spec class of a method name; ConfigError naming the choices if unknown."""
+    """The spec class of a method name (``KIND`` or ``KIND@TAG``); ConfigError if unknown."""
+    kind = name.split("@", 1)[0]
     for s in SPECS:
-        if s.name == name:
+        if s.kind == kind:
             return s
     raise ConfigError(f"unknown method {name!r}; choose from {method_names()}")
 
@@ -63,12 +65,16 @@ def make_spec(name: str, options: MethodOptions | None = None) -> MethodSpec:
 
 
 def method_label(name: str) -> str:
-    """Display name of a method (the name itself for one this version does not know)."""
-    return next((s.label for s in SPECS if s.name == name), name)
+    """Display name of a method, ``Label (tag)`` for ``KIND@TAG`` (the name itself for a
+    method this version does not know)."""
+    kind, _, tag = name.partition("@")
+    label = next((s.label for s in SPECS if s.kind == kind), kind)
+    return f"{label} ({tag})" if tag else label
 
 
 def _tier(name: str) -> int:
-    return next((s.tier for s in SPECS if s.name == name), max(s.tier for s in SPECS) + 1)
+    kind = name.split("@", 1)[0]
+    return next((s.tier for s in SPECS if s.kind == kind), max(s.tier for s in SPECS) + 1)
 
 
 def comparison_pairs(methods: Sequence[str]) -> list[tuple[str, str]]:
@@ -87,7 +93,7 @@ def comparison_pairs(methods: Sequence[str]) -> list[tuple[str, str]]:
 def baseline_method(methods: Sequence[str]) -> str | None:
     """The reference method among ``methods``: the first of the lowest tier, when that tier
     is the baseline tier (zero-filled), else None."""
-    known = [m for m in methods if any(s.name == m for s in SPECS)]
+    known = [m for m in methods if any(s.kind == m.split("@", 1)[0] for s in SPECS)]
     if not known:
         return None
     first = min(known, key=_tier)
@@ -109,8 +115,8 @@ def specs_for(
         ConfigError: unknown methods, or checkpoints without a learned method.
     """
     if names is None:
-        kinds = [checkpoint_kind(c) for c in checkpoints] or [UnetSpec.name]
-        names = [ZeroFilledSpec.name, CSSpec.name, *kinds]
+        kinds = [checkpoint_kind(c) for c in checkpoints] or [UnetSpec.kind]
+        names = [ZeroFilledSpec.kind, CSSpec.kind, *kinds]
     left = list(checkpoints)
     specs = []
     for name in names:
@@ -123,4 +129,19 @@ def specs_for(
         raise ConfigError(
             f"--checkpoint {left[0]}: more checkpoints than learned methods in --methods"
         )
-    return tuple(specs)
+    return _distinct(specs)
+
+
+def _distinct(specs: Sequence[MethodSpec]) -> tuple[MethodSpec, ...]:
+    """Tag learned methods of one kind by their checkpoints, so every name is distinct."""
+    kinds = [s.kind for s in specs]
+    out = []
+    for s in specs:
+        if isinstance(s, CheckpointSpec) and kinds.count(s.kind) > 1 and not s.tag:
+            s = replace(s, tag=checkpoint_tag(s.checkpoint))
+        out.append(s)
+    names = [s.name for s in out]
+    for i, s in enumerate(out):  # same tag twice: number them
+        if names.count(s.name) > 1 and isinstance(s, CheckpointSpec):
+            out[i] = replace(s, tag=f"{s.tag or 'model'}-{names[: i + 1].count(s.name)}")
+    return tuple(out)

@@ -10,13 +10,14 @@ these two protocols, so a new method is one spec and one module in this package.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
-import numpy as np
-import torch
+if TYPE_CHECKING:  # annotations only: naming a method (--help) must not load torch
+    import numpy as np
+    import torch
 
-from mrirecon.data.dataset import VolumeInfo
-from mrirecon.data.masks import Mask
+    from mrirecon.data.dataset import VolumeInfo
+    from mrirecon.data.masks import Mask
 
 __all__ = ["Volume", "ReconMethod", "MethodSpec", "MethodOptions", "TIER_BASELINE"]
 
@@ -73,16 +74,22 @@ class MethodSpec(Protocol):
     """A typed description of a method: its name, options and how to build it.
 
     Class attributes:
-        name: the ``--method`` name, also the output folder name in ``compare``.
+        kind: the ``--method`` name.
         label: display name in reports.
         tier: :data:`TIER_BASELINE`, classical (1) or learned (2) (report order and pairs).
         shown_attrs: provenance attributes the report shows for this method.
     """
 
-    name: ClassVar[str]
+    kind: ClassVar[str]
     label: ClassVar[str]
     tier: ClassVar[int]
     shown_attrs: ClassVar[tuple[str, ...]]
+
+    @property
+    def name(self) -> str:
+        """This method's name: its kind, or ``KIND@TAG`` for one of several learned
+        methods of one kind (output folder, ``method`` attribute, report column)."""
+        ...
 
     @classmethod
     def from_options(cls, options: MethodOptions) -> MethodSpec:

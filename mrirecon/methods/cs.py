@@ -1,20 +1,25 @@
 """The compressed-sensing method: l1-wavelet CS (Lustig, Donoho & Pauly, MRM 2007).
 
 The solver, coil maps and lambda rule live in :mod:`mrirecon.cs`; this module adapts
-them to the batch loop and records the lambda each output was made with.
+them to the batch loop and records the lambda each output was made with. Only the typed
+config is imported here; the solver (torch) loads when a volume is reconstructed, so
+naming the method (``--help``) stays light.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mrirecon.cs.config import CSConfig, cs_config_to_dict, load_cs_config
 from mrirecon.methods.base import TIER_CLASSICAL, MethodOptions, Volume
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from mrirecon.cs.auto import LambdaChoice
 
 __all__ = ["CSSpec", "CSMethod"]
 
@@ -24,31 +29,31 @@ class CSMethod:
 
     def __init__(self, spec: CSSpec) -> None:
         self.spec = spec
-        self._lam: float | None = None
+        self._choice: LambdaChoice | None = None
 
     def __call__(self, volume: Volume, device: torch.device) -> np.ndarray:
-        from mrirecon.cs.recon import cs_reconstruct, resolve_lambda
+        from mrirecon.cs.volume import cs_reconstruct
 
         # A file's own mask has no nominal acceleration (0): the mask's own W / sampled is used.
         acc = volume.mask_info.acceleration or None
-        config = self.spec.config
-        self._lam = resolve_lambda(config, volume.mask, acc)
-        out = cs_reconstruct(
+        res = cs_reconstruct(
             volume.kspace,
             volume.mask,
             volume.crop,
-            config,
+            self.spec.config,
             acceleration=acc,
             device=device,
             multicoil=volume.info.multicoil,
+            name=volume.info.fname,
         )
-        return out.numpy().astype(np.float32, copy=False)
+        self._choice = res.choice
+        return res.image.numpy()
 
     def provenance(self) -> dict[str, Any]:
-        c = self.spec.config
+        c, choice = self.spec.config, self._choice
         return {
-            "cs_lambda": self._lam if self._lam is not None else "",
-            "cs_lambda_rule": "fixed" if c.lam is not None else f"per-acceleration {list(c.lams)}",
+            "cs_lambda": choice.lam if choice is not None else "",
+            "cs_lambda_rule": _rule_text(c, choice),
             "cs_iterations": c.iterations,
             "cs_tol": c.tol,
             "cs_wavelet": c.wavelet,
@@ -57,6 +62,22 @@ class CSMethod:
             "cs_tv": c.tv,
             "cs_espirit": str(c.espirit),
         }
+
+
+def _rule_text(config: CSConfig, choice: LambdaChoice | None) -> str:
+    """How the recorded lambda was chosen, in words (shown in the compare report)."""
+    table = f"per-acceleration {list(config.lams)}"
+    if choice is None or choice.rule == "fixed":
+        return "fixed" if isinstance(config.lam, float) else table
+    if choice.rule == "auto":
+        a = config.auto
+        return (
+            f"auto: k-space cross-validation ({a.folds} x {a.holdout:g} held out, "
+            f"{len(a.grid)} lambdas {a.grid[0]:g}..{a.grid[-1]:g}, shrink {a.shrink:g})"
+        )
+    if choice.rule == "auto-fallback":
+        return f"auto fell back to {table} (too few columns to hold out)"
+    return table
 
 
 @dataclass(frozen=True)
@@ -71,7 +92,7 @@ class CSSpec:
     config: CSConfig = field(default_factory=CSConfig)
     source: str = ""
 
-    name: ClassVar[str] = "cs"
+    kind: ClassVar[str] = "cs"
     label: ClassVar[str] = "CS (l1-wavelet)"
     tier: ClassVar[int] = TIER_CLASSICAL
     shown_attrs: ClassVar[tuple[str, ...]] = (
@@ -91,6 +112,10 @@ class CSSpec:
         config = load_cs_config(options.cs_config, options.cs_overrides, flag="--cs-set")
         source = "" if options.cs_config is None else str(Path(options.cs_config))
         return cls(config, source)
+
+    @property
+    def name(self) -> str:
+        return self.kind
 
     def settings(self) -> dict[str, Any]:
         return {"cs": cs_config_to_dict(self.config)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -20,9 +21,17 @@ import torch
 from mrirecon.errors import CheckpointError, ConfigError
 from mrirecon.methods.base import MethodOptions
 
-__all__ = ["CheckpointSpec", "LoadedModel", "file_sha256", "DEFAULT_BATCH"]
+__all__ = [
+    "CheckpointSpec",
+    "LoadedModel",
+    "file_sha256",
+    "checkpoint_kind",
+    "checkpoint_tag",
+    "DEFAULT_BATCH",
+]
 
 DEFAULT_BATCH = 8
+_TAG = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
@@ -42,22 +51,31 @@ class CheckpointSpec:
         checkpoint: a checkpoint file, a run folder (its best.pt, else last.pt) or
             ``pretrained:NAME``.
         batch_size: slices per forward pass.
+        tag: tells two checkpoints of one kind apart: the method is then named
+            ``KIND@TAG`` (its output folder and report column); "" = just ``KIND``.
     """
 
     checkpoint: Path
     batch_size: int = DEFAULT_BATCH
+    tag: str = ""
 
-    name: ClassVar[str]
-    model_kind: ClassVar[str]  # the ``model.kind`` its checkpoints hold
+    kind: ClassVar[str]  # the method, and the ``model.kind`` its checkpoints hold
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.tag and not _TAG.match(self.tag):
+            raise ConfigError(f"method tag {self.tag!r}: use letters, digits, '.', '_' or '-'")
+
+    @property
+    def name(self) -> str:
+        """``KIND`` or ``KIND@TAG``."""
+        return f"{self.kind}@{self.tag}" if self.tag else self.kind
 
     @classmethod
     def from_options(cls, options: MethodOptions) -> CheckpointSpec:
         if options.checkpoint is None:
-            raise ConfigError(f"--method {cls.name} needs --checkpoint")
+            raise ConfigError(f"--method {cls.kind} needs --checkpoint")
         return cls(Path(options.checkpoint), options.batch_size)
 
     @cached_property
@@ -96,9 +114,9 @@ class LoadedModel:
         self.spec = spec
         self.model, self.config = load_model(spec.checkpoint_file, "cpu")
         kind = self.config.model.kind
-        if kind != spec.model_kind:
+        if kind != spec.kind:
             raise CheckpointError(
-                f"{spec.checkpoint}: holds a {kind} model; use --method {kind}, not {spec.name}"
+                f"{spec.checkpoint}: holds a {kind} model; use --method {kind}, not {spec.kind}"
             )
         self._device = torch.device("cpu")
         model_cfg = {f"model_{k}": v for k, v in vars(self.config.model).items() if k != "kind"}
@@ -126,3 +144,13 @@ def checkpoint_kind(checkpoint: str | os.PathLike[str]) -> str:
     from mrirecon.train.checkpoint import load_checkpoint, resolve_checkpoint
 
     return load_checkpoint(resolve_checkpoint(checkpoint)).config.model.kind
+
+
+def checkpoint_tag(checkpoint: str | os.PathLike[str]) -> str:
+    """A short tag naming a checkpoint: the shipped name, the run folder, or the file stem."""
+    text = str(checkpoint)
+    if text.startswith("pretrained:"):
+        return text.split(":", 1)[1]
+    path = Path(text)
+    stem = path.name if path.is_dir() else (path.parent.name or path.stem)
+    return re.sub(r"[^A-Za-z0-9._-]", "-", stem) or "model"

@@ -83,8 +83,7 @@ class UnetMethod(LoadedModel):
 class UnetSpec(CheckpointSpec):
     """``--method unet --checkpoint CKPT``: a trained U-Net (see :class:`CheckpointSpec`)."""
 
-    name: ClassVar[str] = "unet"
-    model_kind: ClassVar[str] = "unet"
+    kind: ClassVar[str] = "unet"
     label: ClassVar[str] = "U-Net"
     tier: ClassVar[int] = TIER_LEARNED
     shown_attrs: ClassVar[tuple[str, ...]] = (

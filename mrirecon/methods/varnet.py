@@ -40,8 +40,7 @@ class VarNetMethod(LoadedModel):
 class VarNetSpec(CheckpointSpec):
     """``--method varnet --checkpoint CKPT``: a trained E2E-VarNet."""
 
-    name: ClassVar[str] = "varnet"
-    model_kind: ClassVar[str] = "varnet"
+    kind: ClassVar[str] = "varnet"
     label: ClassVar[str] = "E2E-VarNet"
     tier: ClassVar[int] = TIER_LEARNED
     shown_attrs: ClassVar[tuple[str, ...]] = (

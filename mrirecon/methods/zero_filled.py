@@ -30,7 +30,7 @@ class ZeroFilled:
 class ZeroFilledSpec:
     """``--method zero-filled``: no options."""
 
-    name: ClassVar[str] = "zero-filled"
+    kind: ClassVar[str] = "zero-filled"
     label: ClassVar[str] = "Zero-filled"
     tier: ClassVar[int] = TIER_BASELINE
     shown_attrs: ClassVar[tuple[str, ...]] = ()
@@ -38,6 +38,10 @@ class ZeroFilledSpec:
     @classmethod
     def from_options(cls, options: MethodOptions) -> ZeroFilledSpec:
         return cls()
+
+    @property
+    def name(self) -> str:
+        return self.kind
 
     def settings(self) -> dict[str, Any]:
         return {}

@@ -106,9 +106,14 @@ def smooth_field(
 
 
 class _Mni(NamedTuple):
-    maps: np.ndarray  # uint8 (4, X, Y, Z): T1, CSF, GM, WM (255 = 1); uint8 keeps workers small
-    dist: np.ndarray  # uint8 (X, Y, Z): distance outside the brain in mm
+    maps: np.ndarray  # uint8 (5, X, Y, Z): T1, CSF, GM, WM, cistern fill (255 = 1)
+    near: np.ndarray  # uint8 (X, Y, Z): 255 - distance (mm) outside the cranium
     box: np.ndarray  # (3, 2) brain bounding box
+
+
+# The cranium is the brain closed by this radius: the skull then spans the notches around
+# the brain stem and cerebellum (filled with CSF, like the cisterns) instead of every fold.
+_CLOSE_MM = 25.0
 
 
 @functools.lru_cache(maxsize=1)
@@ -117,8 +122,12 @@ def _mni() -> _Mni:
     brain = raw[0] > 0
     gm_wm = raw[1].astype(np.int16) + raw[2]
     csf = np.where(brain, np.clip(255 - gm_wm, 0, 255), 0).astype(np.uint8)
-    dist = np.minimum(ndimage.distance_transform_edt(~brain), 255).astype(np.uint8)
-    return _Mni(np.stack([raw[0], csf, raw[1], raw[2]]), dist, brain_box(raw[0]))
+    outside = ndimage.distance_transform_edt(~brain)
+    cranium = ndimage.distance_transform_edt(outside <= _CLOSE_MM) > _CLOSE_MM
+    fill = np.where(cranium & ~brain, 255, 0).astype(np.uint8)
+    # Stored as 255 - distance so that resampling outside the volume (0) reads "far away".
+    near = (255 - np.minimum(ndimage.distance_transform_edt(~cranium), 255)).astype(np.uint8)
+    return _Mni(np.stack([raw[0], csf, raw[1], raw[2], fill]), near, brain_box(raw[0]))
 
 
 def _grid(rng: np.random.RandomState, recon: tuple[int, int]) -> float:
@@ -148,7 +157,7 @@ def _skull(d: np.ndarray, rng: np.random.RandomState, curve: np.ndarray) -> np.n
 
 
 def draw_mni152(rng, shape, recon, skull_prob: float) -> Drawn:
-    maps, dist, head = _mni()
+    maps, near, head = _mni()
     slab = draw_slab(rng, head, shape, _grid(rng, recon), recon[1])
     box = slab_block(slab, maps.shape[1:])
     mode = rng.choice(["tissue", "curve"], p=[0.7, 0.3])
@@ -159,13 +168,18 @@ def draw_mni152(rng, shape, recon, skull_prob: float) -> Drawn:
         base = TISSUE_CONTRASTS.get(family) or tuple(rng.uniform(0.05, 1.0, 3))
         w = (np.asarray(base) * rng.uniform(0.85, 1.15, 3) / 255.0).astype(np.float32)
         block = w[0] * maps[1][box] + w[1] * maps[2][box] + w[2] * maps[3][box]
+        csf_level = w[0]
     else:
         family = "curve"
         block = curve[maps[0][box]]
+        csf_level = np.float32(curve[rng.randint(20, 60)] / 255.0)
     skull = bool(rng.uniform() < skull_prob)
+    if skull:  # the cisterns between brain and skull hold CSF
+        block = block + csf_level * maps[4][box]
     mag = resample(block.astype(np.float32), box, slab, maps.shape[1:])
     if skull:
-        mag += _skull(resample(dist[box], box, slab, maps.shape[1:], blur=False), rng, curve)
+        dist = 255.0 - resample(near[box], box, slab, maps.shape[1:], blur=False)
+        mag += _skull(dist, rng, curve)
     return mag, _params("mni152", family, skull, slab)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mrirecon.data.dataset import check_kspace_finite, inspect_file, list_h5, skipped_h5
 from mrirecon.errors import ConfigError, DataError
 
 
@@ -62,6 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from mrirecon.data.dataset import check_kspace_finite, inspect_file, list_h5, skipped_h5
+
     files, skipped = list_h5(args.folder), skipped_h5(args.folder)
     if not files and not skipped:
         raise DataError(f"{args.folder}: no .h5 files found")
@@ -95,6 +96,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    from mrirecon.data.dataset import list_h5
     from mrirecon.synth import volumes as synth
 
     if args.corpus is not None:

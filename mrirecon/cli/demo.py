@@ -18,8 +18,6 @@ import argparse
 import time
 from pathlib import Path
 
-import torch
-
 from mrirecon.errors import ConfigError
 
 
@@ -47,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Data, training and comparison, each reused when an earlier run finished it."""
+    import torch
+
     from mrirecon.demo import compare_demo, demo_data, find_demo_config, train_demo
 
     t0 = time.perf_counter()

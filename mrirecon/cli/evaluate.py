@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from mrirecon.errors import DataError
-from mrirecon.evaluate import evaluate_folders, format_summary, write_scores_csv
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mrirecon.evaluate import evaluate_folders, format_summary, write_scores_csv
+
     key = {"singlecoil": "reconstruction_esc", "multicoil": "reconstruction_rss", None: None}[
         args.challenge
     ]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mrirecon.data.masks import MASKS, MaskSpec
 from mrirecon.io import WRITER_FORMATS
-from mrirecon.methods import MethodOptions, checkpoint_kind, make_spec, method_names
+from mrirecon.methods import MethodOptions, make_spec, method_names
 
 
 def add_mask_args(p: argparse.ArgumentParser, accelerations: tuple[float, ...] = (4.0,)) -> None:
@@ -97,6 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mrirecon.methods.learned import checkpoint_kind
     from mrirecon.reconstruct import ReconJob, reconstruct_folder
     from mrirecon.train.runtime import torchrun_env
 

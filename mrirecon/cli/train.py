@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mrirecon.errors import ConfigError
-from mrirecon.train.config import load_train_config
-from mrirecon.train.runtime import torchrun_env
 
 if TYPE_CHECKING:  # fit pulls in the data loader stack; import it only to run
     from mrirecon.train.fit import FitResult
@@ -65,8 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Resolve the config and folders from the arguments and run :func:`fit`."""
+    from mrirecon.train.config import load_train_config
     from mrirecon.train.fit import fit
     from mrirecon.train.resume import resume_config
+    from mrirecon.train.runtime import torchrun_env
 
     env = torchrun_env()
     if args.resume is not None:

@@ -2,8 +2,8 @@
 
 Each method is one module here with a frozen ``*Spec`` dataclass (its name, display
 label, report tier, typed options, the settings that identify its outputs) that builds
-the callable doing the work (:class:`~mrirecon.methods.base.ReconMethod`). :data:`SPECS`
-lists them in report order; the CLI, ``compare`` and the report look methods up here
+the callable doing the work (:class:`~mrirecon.methods.base.ReconMethod`). :data:`METHODS`
+lists them in report order (a spec loads on first use); the CLI, ``compare`` and the report look methods up here
 and nowhere else, so adding a method means adding its module and one entry below.
 """
 
@@ -11,18 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mrirecon.errors import ConfigError
 from mrirecon.methods.base import MethodOptions, MethodSpec, ReconMethod, Volume
-from mrirecon.methods.cs import CSSpec
-from mrirecon.methods.learned import CheckpointSpec, checkpoint_kind, checkpoint_tag
-from mrirecon.methods.unet import UnetSpec
-from mrirecon.methods.varnet import VarNetSpec
-from mrirecon.methods.zero_filled import ZeroFilledSpec
+
+if TYPE_CHECKING:
+    from mrirecon.methods.cs import CSSpec
+    from mrirecon.methods.learned import CheckpointSpec, checkpoint_kind
+    from mrirecon.methods.unet import UnetSpec
+    from mrirecon.methods.varnet import VarNetSpec
+    from mrirecon.methods.zero_filled import ZeroFilledSpec
 
 __all__ = [
+    "METHODS",
     "SPECS",
+    "specs",
     "MethodOptions",
     "MethodSpec",
     "ReconMethod",
@@ -41,21 +47,49 @@ __all__ = [
     "ZeroFilledSpec",
 ]
 
-# Every method, in report order.
-SPECS: tuple[type[MethodSpec], ...] = (ZeroFilledSpec, CSSpec, UnetSpec, VarNetSpec)
+# Every method, in report order: (kind, module, spec class). The kinds are spelled here
+# so that the CLI lists and checks them without importing a method (torch, the models):
+# a spec's module loads on first use, and its class's ``kind`` must match
+# (tests/test_startup.py checks).
+METHODS: tuple[tuple[str, str, str], ...] = (
+    ("zero-filled", "mrirecon.methods.zero_filled", "ZeroFilledSpec"),
+    ("cs", "mrirecon.methods.cs", "CSSpec"),
+    ("unet", "mrirecon.methods.unet", "UnetSpec"),
+    ("varnet", "mrirecon.methods.varnet", "VarNetSpec"),
+)
+
+# Names this package gives on first use (PEP 562), from the module that defines them.
+_LAZY: dict[str, str] = {
+    **{cls: module for _, module, cls in METHODS},
+    "CheckpointSpec": "mrirecon.methods.learned",
+    "checkpoint_kind": "mrirecon.methods.learned",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SPECS":
+        return specs()
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def specs() -> tuple[type[MethodSpec], ...]:
+    """Every spec class, in report order (imports every method)."""
+    return tuple(getattr(import_module(module), cls) for _, module, cls in METHODS)
 
 
 def method_names() -> list[str]:
-    """The ``--method`` names, in report order."""
-    return [s.kind for s in SPECS]
+    """The ``--method`` names, in report order (imports no method)."""
+    return [kind for kind, _, _ in METHODS]
 
 
 def spec_class(name: str) -> type[MethodSpec]:
     """The spec class of a method name (``KIND`` or ``KIND@TAG``); ConfigError if unknown."""
     kind = name.split("@", 1)[0]
-    for s in SPECS:
-        if s.kind == kind:
-            return s
+    for k, module, cls in METHODS:
+        if k == kind:
+            return getattr(import_module(module), cls)
     raise ConfigError(f"unknown method {name!r}; choose from {method_names()}")
 
 
@@ -68,13 +102,13 @@ def method_label(name: str) -> str:
     """Display name of a method, ``Label (tag)`` for ``KIND@TAG`` (the name itself for a
     method this version does not know)."""
     kind, _, tag = name.partition("@")
-    label = next((s.label for s in SPECS if s.kind == kind), kind)
+    label = next((s.label for s in specs() if s.kind == kind), kind)
     return f"{label} ({tag})" if tag else label
 
 
 def _tier(name: str) -> int:
     kind = name.split("@", 1)[0]
-    return next((s.tier for s in SPECS if s.kind == kind), max(s.tier for s in SPECS) + 1)
+    return next((s.tier for s in specs() if s.kind == kind), max(s.tier for s in specs()) + 1)
 
 
 def comparison_pairs(methods: Sequence[str]) -> list[tuple[str, str]]:
@@ -93,11 +127,11 @@ def comparison_pairs(methods: Sequence[str]) -> list[tuple[str, str]]:
 def baseline_method(methods: Sequence[str]) -> str | None:
     """The reference method among ``methods``: the first of the lowest tier, when that tier
     is the baseline tier (zero-filled), else None."""
-    known = [m for m in methods if any(s.kind == m.split("@", 1)[0] for s in SPECS)]
+    known = [m for m in methods if any(s.kind == m.split("@", 1)[0] for s in specs())]
     if not known:
         return None
     first = min(known, key=_tier)
-    return first if _tier(first) == min(s.tier for s in SPECS) else None
+    return first if _tier(first) == min(s.tier for s in specs()) else None
 
 
 def specs_for(
@@ -114,9 +148,11 @@ def specs_for(
     Raises:
         ConfigError: unknown methods, or checkpoints without a learned method.
     """
+    from mrirecon.methods.learned import CheckpointSpec, checkpoint_kind
+
     if names is None:
-        kinds = [checkpoint_kind(c) for c in checkpoints] or [UnetSpec.kind]
-        names = [ZeroFilledSpec.kind, CSSpec.kind, *kinds]
+        kinds = [checkpoint_kind(c) for c in checkpoints] or ["unet"]
+        names = ["zero-filled", "cs", *kinds]
     left = list(checkpoints)
     specs = []
     for name in names:
@@ -134,6 +170,8 @@ def specs_for(
 
 def _distinct(specs: Sequence[MethodSpec]) -> tuple[MethodSpec, ...]:
     """Tag learned methods of one kind by their checkpoints, so every name is distinct."""
+    from mrirecon.methods.learned import CheckpointSpec, checkpoint_tag
+
     kinds = [s.kind for s in specs]
     out = []
     for s in specs:

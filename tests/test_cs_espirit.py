@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mrirecon.cs.config import CSConfig
-from mrirecon.cs.config import EspiritConfig
+from mrirecon.cs.config import CSConfig, EspiritConfig
 from mrirecon.cs.espirit import acs_bounds, espirit_from_calibration, espirit_maps
 from mrirecon.cs.recon import solve_batch
 from mrirecon.data.assets import asset_path

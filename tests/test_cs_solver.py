@@ -7,8 +7,8 @@ import torch
 
 from mrirecon.cs.config import CSConfig
 from mrirecon.cs.recon import cs_objective, padded_shape, solve_batch
-from mrirecon.cs.volume import cs_reconstruct
 from mrirecon.cs.solvers import Problem, fista
+from mrirecon.cs.volume import cs_reconstruct
 from mrirecon.cs.wavelet import Wavelet2D, soft_threshold
 from mrirecon.fft import fft2c, ifft2c
 

@@ -2,7 +2,10 @@
 
 Each subcommand lives in its own module under ``mrirecon.cli`` and exposes
 ``register(subparsers)``; handlers return an exit code and only wire options to the
-package's functions. Errors that users can fix (bad files, options, configs,
+package's functions. Start-up is kept short: a command module imports at its top only
+what its options need (no torch, scipy or matplotlib; ``tests/test_startup.py``), and
+only the command being run is registered in full. Warnings print as one line each.
+Errors that users can fix (bad files, options, configs,
 checkpoints: :class:`~mrirecon.errors.MrireconError` and other ``ValueError``; ``OSError``)
 are printed as one line, never a traceback. Any other exception is a bug: it keeps its
 traceback, followed by a one-line hint to report it.
@@ -14,6 +17,7 @@ import argparse
 import importlib
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 
 from mrirecon import __version__
@@ -31,7 +35,17 @@ COMMANDS: tuple[str, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand named on a command line (the first word not an option), if known."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first if first in COMMANDS else None
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The ``mrirecon`` parser; with a known command in ``argv``, only that command's module
+    is imported and registered in full (the others get a bare entry, so that errors and
+    ``--help`` still name every command)."""
+    chosen = _command(argv)
     parser = argparse.ArgumentParser(
         prog="mrirecon",
         description="Accelerated MRI reconstruction for fastMRI-format k-space.",
@@ -40,15 +54,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        importlib.import_module(f"mrirecon.cli.{name}").register(sub)
+        if chosen is None or name == chosen:
+            importlib.import_module(f"mrirecon.cli.{name}").register(sub)
+        else:
+            sub.add_parser(name)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
+
+    def one_line(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"mrirecon {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        code = args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line
+            code = args.func(args)
     except KeyboardInterrupt:
         print("mrirecon: interrupted", file=sys.stderr)
         return 130

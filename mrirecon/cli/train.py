@@ -90,9 +90,9 @@ def run_train(args: argparse.Namespace) -> int:
                 )
             stem = args.config.stem if args.config else "default"
             run_dir = Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if data_root is None:
-        raise ConfigError("--data-root is required")
-    if not data_root.is_dir():
+    if data_root is None and cfg.data.corpus_slices == 0:
+        raise ConfigError("--data-root is required (unless data.corpus_slices streams the corpus)")
+    if data_root is not None and not data_root.is_dir():
         raise ConfigError(f"--data-root {data_root}: no such data folder")
     if val_root is not None and not val_root.is_dir():
         raise ConfigError(f"--val-root {val_root}: no such validation folder")

@@ -12,10 +12,13 @@ The target is never read. For a volume, on a few central slices:
    column is weighted by its distance from the k-space centre (energy falls off with
    frequency, so unweighted the innermost held-out column alone would decide) and summed
    over columns, coils, slices and folds;
-4. the grid lambda of least error is pulled ``auto.shrink`` of the way (in grid steps)
+4. the grid lambda of least error is pulled ``auto.shrink`` of the way (in log lambda)
    towards the per-acceleration table, because one scan's held-out error is a noisy
    estimate (measured in docs/benchmarks.md: cross-validation alone did not beat the best
    fixed lambda, with the pull it did).
+
+The cross-validation solves are short (``auto.iterations``) and use one central slice by
+default; the volume's final solve warm-starts that slice from them.
 
 A scan whose acquired non-ACS columns are too few to hold any out gets the table's
 lambda and a one-line warning naming the file.
@@ -52,8 +55,9 @@ class LambdaChoice(NamedTuple):
             too few columns to cross-validate).
         cv_errors: held-out prediction error per ``config.auto.grid`` lambda ("auto" only).
         slices: the slice indices cross-validated ("auto" only).
-        warm: complex (len(slices), H, W) solutions at ``lam`` on the cross-validation
-            columns, a warm start for the final solve of those slices (None if not "auto").
+        warm: complex (len(slices), H, W) cross-validation solution at the grid lambda
+            nearest ``lam``, a warm start for the final solve of those slices (None if
+            not "auto").
     """
 
     lam: float
@@ -154,11 +158,12 @@ def choose_lambda(
         errors += err
         if f == 0:
             warm = images
-    best = int(np.argmin(errors))
     log_grid = np.log(np.asarray(grid))
-    pull = int(np.argmin(np.abs(log_grid - math.log(table)))) - best
-    j = best + math.floor(pull * config.auto.shrink + 0.5)
-    return LambdaChoice(grid[j], "auto", tuple(float(e) for e in errors), tuple(slices), warm[j])
+    best = log_grid[int(np.argmin(errors))]
+    lam = math.exp(best + config.auto.shrink * (math.log(table) - best))
+    near = int(np.argmin(np.abs(log_grid - math.log(lam))))
+    errs = tuple(float(e) for e in errors)
+    return LambdaChoice(float(f"{lam:.4g}"), "auto", errs, tuple(slices), warm[near])
 
 
 def _fold_errors(

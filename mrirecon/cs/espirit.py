@@ -25,6 +25,7 @@ The normalisation (eigenvalue 1 inside the object, threshold 0.02) is that of si
 from __future__ import annotations
 
 import math
+
 import torch
 import torch.nn.functional as F
 
@@ -78,7 +79,7 @@ def _positions(n: int, ds: int) -> tuple[torch.Tensor, int]:
 
 
 def espirit_from_calibration(
-    calib: torch.Tensor, shape: tuple[int, int], config: EspiritConfig = EspiritConfig()
+    calib: torch.Tensor, shape: tuple[int, int], config: EspiritConfig | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """ESPIRiT maps from a calibration region (any rectangle of fully sampled k-space).
 
@@ -86,12 +87,13 @@ def espirit_from_calibration(
         calib: complex (B, C, hc, wc) fully sampled k-space block (only lags between
             its samples matter, so its position in k-space is irrelevant).
         shape: (H, W) of the full image grid.
-        config: ESPIRiT parameters.
+        config: ESPIRiT parameters (None = defaults).
 
     Returns:
         maps complex64 (B, C, H, W) (zero where cropped) and the top eigenvalue
         (B, H, W) float32.
     """
+    config = config or EspiritConfig()
     bsz, ncoil, hc, wc = calib.shape
     # A kernel wider than half the calibration block leaves too few kernel shifts to
     # separate signal from null space: with 6 ACS columns (8x on 144 columns) a 6-wide
@@ -165,7 +167,7 @@ def _fourier_rows(pos: torch.Tensor, k: int, n: int) -> torch.Tensor:
 
 
 def espirit_maps(
-    kspace: torch.Tensor, mask: torch.Tensor, config: EspiritConfig = EspiritConfig()
+    kspace: torch.Tensor, mask: torch.Tensor, config: EspiritConfig | None = None
 ) -> torch.Tensor:
     """ESPIRiT sensitivities calibrated on the rectangular ACS block of masked k-space.
 
@@ -174,11 +176,12 @@ def espirit_maps(
         mask: bool (W,) or (B, W) sampled columns; the calibration region is every
             readout row (or the central ``config.max_calib_rows``) x the contiguous
             sampled run around the centre column.
-        config: ESPIRiT parameters.
+        config: ESPIRiT parameters (None = defaults).
 
     Returns:
         maps complex64 (B, C, H, W), unit norm over coils inside the support, zero outside.
     """
+    config = config or EspiritConfig()
     if kspace.dim() != 4 or not kspace.is_complex():
         raise ValueError(f"espirit needs complex k-space (B, C, H, W), got {tuple(kspace.shape)}")
     h, w = kspace.shape[-2:]

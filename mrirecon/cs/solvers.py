@@ -201,4 +201,3 @@ def condat_vu(
         if tol > 0 and bool((rel < tol).all()):
             break
     return x, SolveInfo(done, rel)
-

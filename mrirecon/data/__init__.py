@@ -1,1 +1,1 @@
-"""Data layer: fastMRI files, masks, transforms, synthetic demo data and embedded assets."""
+"""Data layer: the fastMRI file format, datasets, masks, transforms and embedded assets."""

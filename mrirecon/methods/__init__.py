@@ -20,7 +20,7 @@ from mrirecon.methods.base import MethodOptions, MethodSpec, ReconMethod, Volume
 
 if TYPE_CHECKING:
     from mrirecon.methods.cs import CSSpec
-    from mrirecon.methods.learned import CheckpointSpec, checkpoint_kind
+    from mrirecon.methods.learned import checkpoint_kind
     from mrirecon.methods.unet import UnetSpec
     from mrirecon.methods.varnet import VarNetSpec
     from mrirecon.methods.zero_filled import ZeroFilledSpec

@@ -81,7 +81,7 @@ class _Run:
     cfg: TrainConfig
     rt: Runtime
     run_dir: Path
-    data_root: Path
+    data_root: Path | None
     val_root: Path | None
     train_ds: SliceDataset | Subset
     val_ds: SliceDataset | None
@@ -113,7 +113,7 @@ class _Position:
 
 def fit(
     cfg: TrainConfig,
-    data_root: str | os.PathLike[str],
+    data_root: str | os.PathLike[str] | None,
     out_dir: str | os.PathLike[str],
     val_root: str | os.PathLike[str] | None = None,
     resume: bool = False,
@@ -123,7 +123,9 @@ def fit(
 
     Args:
         cfg: the resolved config.
-        data_root: folder of training .h5 files (or with train/ and val/ sub-folders).
+        data_root: folder of training .h5 files (or with train/ and val/ sub-folders);
+            None when the streamed corpus trains (``data.corpus_slices``) and no files
+            validate.
         out_dir: the run folder (created; must not already hold a run unless resuming).
         val_root: folder of validation .h5 files (optional, see
             :func:`mrirecon.train.data.split_data`).
@@ -144,7 +146,8 @@ def fit(
         ckpt = _existing_checkpoint(run_dir, resume)
         if init is not None and resume:
             raise ConfigError(f"--init {init}: a resumed run continues its own weights")
-        run = _prepare(cfg, rt, Path(data_root), run_dir, val_root, init)
+        root = Path(data_root) if data_root is not None else None
+        run = _prepare(cfg, rt, root, run_dir, val_root, init)
         position = _restore(run, ckpt) if ckpt is not None else _Position()
         return _run_epochs(run, position, resumed=ckpt is not None)
     finally:
@@ -171,7 +174,7 @@ def _say(rt: Runtime, msg: str) -> None:
 def _prepare(
     cfg: TrainConfig,
     rt: Runtime,
-    data_root: Path,
+    data_root: Path | None,
     run_dir: Path,
     val_root: str | os.PathLike[str] | None,
     init: str | os.PathLike[str] | None = None,
@@ -381,7 +384,7 @@ def _save_epoch(
         rng=tuple(rngs),
         best_ssim=best,
         world_size=run.rt.world_size,
-        data_root=str(run.data_root),
+        data_root=None if run.data_root is None else str(run.data_root),
         val_root=None if run.val_root is None else str(run.val_root),
         val=val.as_dict("val") if val is not None else {},
     )

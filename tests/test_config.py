@@ -8,11 +8,11 @@ import yaml
 from mrirecon.config import Override, parse_overrides, write_yaml
 from mrirecon.cs.config import (
     CSConfig,
+    EspiritConfig,
     cs_config_to_dict,
     load_cs_config,
     save_cs_config,
 )
-from mrirecon.cs.config import EspiritConfig
 from mrirecon.errors import ConfigError
 from mrirecon.train.config import TrainConfig, load_train_config, save_train_config
 

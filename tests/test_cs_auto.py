@@ -81,7 +81,8 @@ def test_explicit_lambdas_are_honoured():
     k, mask, _ = _real(8.0, 0.04)
     assert choose_lambda(k, mask, CSConfig(lam=2e-3), "x.h5", 8.0)[:2] == (2e-3, "fixed")
     table = CSConfig(lam=None, lams=((4.0, 5e-4), (8.0, 4e-3)))
-    assert choose_lambda(k, mask, table, "x.h5", 8.0)[:2] == (4e-3, "table")
+    lam, rule = choose_lambda(k, mask, table, "x.h5", 8.0)[:2]
+    assert lam == pytest.approx(4e-3) and rule == "table"
 
 
 def test_too_few_columns_falls_back_with_one_warning_naming_the_file():
@@ -117,3 +118,46 @@ def test_bad_lambda_is_one_clear_line(tmp_path, capsys, value):
     assert main([*argv, "--cs-set", f"lam={value}"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--cs-set lam=" in err and "lam: " in err, err
+
+
+def test_the_choice_never_reads_the_target(tmp_path):
+    """The same k-space with its target replaced by zeros gets the same lambda and output."""
+    inp = tmp_path / "in"
+    (path,) = data_folder(inp, [("sc_t.h5", False, 1, 3)])
+    other = tmp_path / "in2"
+    other.mkdir()
+    (other / path.name).write_bytes(path.read_bytes())
+    with h5py.File(other / path.name, "r+") as hf:
+        hf["reconstruction_esc"][...] = 0.0
+    sets = ["--cs-set", "iterations=10", "--cs-set", "auto.iterations=5"]
+    for src, out in ((inp, "a"), (other, "b")):
+        argv = ["reconstruct", "--input", str(src), "--output", str(tmp_path / out)]
+        assert main([*argv, "--method", "cs", "--no-progress", *sets]) == 0
+    a, b = read_attrs(tmp_path / "a" / path.name), read_attrs(tmp_path / "b" / path.name)
+    assert a["cs_lambda_rule"].startswith("auto:") and a["cs_lambda"] == b["cs_lambda"]
+    with h5py.File(tmp_path / "a" / path.name) as ha, h5py.File(tmp_path / "b" / path.name) as hb:
+        np.testing.assert_array_equal(ha["reconstruction"][()], hb["reconstruction"][()])
+
+
+def test_cli_fallback_is_one_warning_line_naming_the_file(tmp_path, capsys):
+    inp = tmp_path / "in"
+    data_folder(inp, [("sc_thin.h5", False, 1, 1)])  # 152 columns: 16x leaves < 4 outside the ACS
+    argv = ["reconstruct", "--input", str(inp), "--output", str(tmp_path / "o"), "--method", "cs"]
+    argv += ["--accelerations", "16", "--center-fractions", "0.04", "--no-progress"]
+    assert main([*argv, "--cs-set", "iterations=5"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mrirecon reconstruct: warning: sc_thin.h5: too few")
+    attrs = read_attrs(tmp_path / "o" / "sc_thin.h5")
+    assert attrs["cs_lambda"] == CSConfig().lam_for(16.0)
+    assert attrs["cs_lambda_rule"].startswith("auto fell back to per-acceleration")
+
+
+def test_bad_lambda_in_a_config_file_is_one_line_naming_it(tmp_path, capsys):
+    inp = tmp_path / "in"
+    data_folder(inp, [("sc_a.h5", False, 1, 1)])
+    cfg = tmp_path / "cs.yaml"
+    cfg.write_text("cs:\n  lam: lots\n")
+    argv = ["reconstruct", "--input", str(inp), "--output", str(tmp_path / "o"), "--method", "cs"]
+    assert main([*argv, "--cs-config", str(cfg)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cs.yaml: lam: expected a number > 0, 'auto' or null" in err[0], err

@@ -17,8 +17,8 @@ The target is never read. For a volume, on a few central slices:
    estimate (measured in docs/benchmarks.md: cross-validation alone did not beat the best
    fixed lambda, with the pull it did).
 
-The cross-validation solves are short (``auto.iterations``) and use one central slice by
-default; the volume's final solve warm-starts that slice from them.
+The cross-validation solves use one central slice by default, and the volume's final solve
+warm-starts that slice from them.
 
 A scan whose acquired non-ACS columns are too few to hold any out gets the table's
 lambda and a one-line warning naming the file.
@@ -80,7 +80,7 @@ def cv_slices(num_slices: int, count: int) -> list[int]:
     """Up to ``count`` distinct slice indices around the middle of a volume."""
     if num_slices <= count:
         return list(range(num_slices))
-    pos = np.linspace(0.35 * (num_slices - 1), 0.65 * (num_slices - 1), count)
+    pos = (num_slices - 1) * np.linspace(0.3, 0.7, count + 2)[1:-1]  # one slice: the middle
     return sorted({int(round(p)) for p in pos})
 
 
@@ -191,7 +191,7 @@ def _fold_errors(
         mm = None if maps is None else maps.repeat(reps, 1, 1, 1)
         res = solve_batch(
             kk, train, lam_t, config, maps=mm, estimate_maps=False,
-            iterations=config.auto.iterations,
+            iterations=config.auto.iterations or config.iterations,
         )  # fmt: skip
         pred = sense_forward(res.image, mm, train.new_ones(w))[..., held_t]
         col_err = (pred - kk[..., held_t]).abs().square().sum(dim=(1, 2))  # (reps * n, held)

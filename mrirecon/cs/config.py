@@ -97,7 +97,9 @@ class AutoLambdaConfig:
             columns outside the ACS block); their prediction errors are summed.
         holdout: share of those columns held out per fold.
         slices: central slices of a volume cross-validated (one lambda per volume).
-        iterations: solver iterations of the cross-validation solves.
+        iterations: solver iterations of the cross-validation solves (None = the
+            reconstruction's own; fewer measured worse: unconverged small-lambda
+            solutions predict held-out columns badly, which pushes the choice up).
         shrink: pull of the choice towards the per-acceleration table, in log lambda
             (0 = the grid lambda of least held-out error, 1 = the table's); 0.5 measured
             best (docs/benchmarks.md).
@@ -107,7 +109,7 @@ class AutoLambdaConfig:
     folds: int = 2
     holdout: float = 0.25
     slices: int = 1
-    iterations: int = 30
+    iterations: int | None = None
     shrink: float = 0.5
 
     def __post_init__(self) -> None:
@@ -121,9 +123,10 @@ class AutoLambdaConfig:
             raise ConfigError(
                 f"auto.folds must be in 1..{round(1 / self.holdout)} (1 / holdout), got {self.folds}"
             )
-        for name in ("slices", "iterations"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"auto.{name} must be >= 1, got {getattr(self, name)}")
+        if self.slices < 1:
+            raise ConfigError(f"auto.slices must be >= 1, got {self.slices}")
+        if self.iterations is not None and self.iterations < 1:
+            raise ConfigError(f"auto.iterations must be >= 1 (or null), got {self.iterations}")
         if not 0 <= self.shrink <= 1:
             raise ConfigError(f"auto.shrink must be in [0, 1], got {self.shrink}")
 

@@ -3,8 +3,9 @@
 Each method is one module here with a frozen ``*Spec`` dataclass (its name, display
 label, report tier, typed options, the settings that identify its outputs) that builds
 the callable doing the work (:class:`~mrirecon.methods.base.ReconMethod`). :data:`METHODS`
-lists them in report order (a spec loads on first use); the CLI, ``compare`` and the report look methods up here
-and nowhere else, so adding a method means adding its module and one entry below.
+lists them in report order (a spec's module loads on first use, so listing names stays
+light); the CLI, ``compare`` and the report look methods up here and nowhere else, so
+adding a method means adding its module and one entry below.
 """
 
 from __future__ import annotations

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from mrirecon.device import TorchrunEnv, torchrun_env
 from mrirecon.errors import ConfigError
 from mrirecon.train.checkpoint import Checkpoint, save_checkpoint
 from mrirecon.train.config import load_train_config
 from mrirecon.train.resume import RESUME_MUTABLE, resume_config
-from mrirecon.train.runtime import TorchrunEnv, torchrun_env
 
 TINY = ["model.chans=4", "model.num_pool_layers=2", "model.num_groups=2", "run.epochs=2"]
 

@@ -97,9 +97,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mrirecon.device import torchrun_env
     from mrirecon.methods.learned import checkpoint_kind
     from mrirecon.reconstruct import ReconJob, reconstruct_folder
-    from mrirecon.train.runtime import torchrun_env
 
     method = args.method
     if method is None:

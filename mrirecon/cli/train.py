@@ -63,10 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Resolve the config and folders from the arguments and run :func:`fit`."""
+    from mrirecon.device import torchrun_env
     from mrirecon.train.config import load_train_config
     from mrirecon.train.fit import fit
     from mrirecon.train.resume import resume_config
-    from mrirecon.train.runtime import torchrun_env
 
     env = torchrun_env()
     if args.resume is not None:

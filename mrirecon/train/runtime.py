@@ -10,31 +10,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
 
+from mrirecon.device import torchrun_env
 from mrirecon.errors import ConfigError
 from mrirecon.train.config import RunConfig
 
 __all__ = [
     "Runtime",
-    "TorchrunEnv",
-    "torchrun_env",
     "setup_runtime",
     "teardown",
     "all_reduce_sum",
     "barrier",
 ]
-
-
-class TorchrunEnv(NamedTuple):
-    """This process's place in a torchrun launch ((0, 1, 0) when not launched by torchrun)."""
-
-    rank: int
-    world_size: int
-    local_rank: int
 
 
 @dataclass(frozen=True)
@@ -66,37 +56,6 @@ class Runtime:
     def distributed(self) -> bool:
         """More than one process."""
         return self.world_size > 1
-
-
-def _env_int(name: str, default: int, minimum: int) -> int:
-    value = os.environ.get(name, "").strip()
-    try:
-        number = int(value) if value else default
-    except ValueError:
-        number = minimum - 1
-    if number < minimum:
-        raise ConfigError(f"environment variable {name}={value!r} must be an integer >= {minimum}")
-    return number
-
-
-def torchrun_env() -> TorchrunEnv:
-    """``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` as torchrun sets them.
-
-    Returns:
-        :class:`TorchrunEnv`; (0, 1, 0) when the variables are absent.
-
-    Raises:
-        ConfigError: a variable that is not a non-negative integer, or a rank outside
-            the world size.
-    """
-    env = TorchrunEnv(
-        rank=_env_int("RANK", 0, 0),
-        world_size=_env_int("WORLD_SIZE", 1, 1),
-        local_rank=_env_int("LOCAL_RANK", 0, 0),
-    )
-    if env.rank >= env.world_size:
-        raise ConfigError(f"environment: RANK={env.rank} is not below WORLD_SIZE={env.world_size}")
-    return env
 
 
 def setup_runtime(cfg: RunConfig) -> Runtime:

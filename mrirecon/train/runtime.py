@@ -99,9 +99,17 @@ def setup_runtime(cfg: RunConfig) -> Runtime:
 
 
 def teardown(rt: Runtime) -> None:
-    """Leave the process group (if this process joined one)."""
+    """Leave the process group (if this process joined one).
+
+    All ranks first meet at a barrier: rank 0 hosts torchrun's rendezvous store, and a
+    rank 0 that leaves while another rank still talks to the store makes that rank abort
+    at exit ("terminate called without an active exception").
+    """
     if rt.distributed and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def all_reduce_sum(values: torch.Tensor, rt: Runtime) -> torch.Tensor:

@@ -1,10 +1,11 @@
-"""Checkpoints from elsewhere: fastMRI U-Net weights, and compact copies for shipping.
+"""Checkpoints from elsewhere: fastMRI U-Net and VarNet weights, and compact copies for shipping.
 
-:func:`import_fastmri` turns a ``fastmri.models.Unet`` state_dict (``torch.save`` of
-``model.state_dict()``, the form of fastMRI's published knee and brain baselines) into an
-mrirecon checkpoint whose config matches it: InstanceNorm, LeakyReLU 0.2, and the
-channels, pooling levels and in/out channels read from the tensors. Module names of
-:class:`mrirecon.models.Unet` follow fastMRI's, so the weights load unchanged.
+:func:`import_fastmri` turns a ``fastmri.models.Unet`` or ``fastmri.models.VarNet``
+state_dict (``torch.save`` of ``model.state_dict()``, the form of fastMRI's published knee
+and brain baselines) into an mrirecon checkpoint whose config matches it: InstanceNorm,
+LeakyReLU 0.2, and the channels, pooling levels, in/out channels and (VarNet) cascades
+read from the tensors. Module names of :class:`mrirecon.models.Unet` and
+:class:`mrirecon.models.varnet.VarNet` follow fastMRI's, so the weights load unchanged.
 
 :func:`pack_checkpoint` strips a training checkpoint down to what inference and
 fine-tuning need (config and weights, fp16 storage by default) for
@@ -23,6 +24,7 @@ import torch
 from mrirecon.errors import CheckpointError, ConfigError
 from mrirecon.models.registry import MAX_BYTES
 from mrirecon.models.unet import UnetConfig
+from mrirecon.models.varnet import VarNetConfig
 from mrirecon.train.checkpoint import (
     Checkpoint,
     load_checkpoint,
@@ -32,13 +34,14 @@ from mrirecon.train.checkpoint import (
 )
 from mrirecon.train.config import MaskConfig, TrainConfig
 
-__all__ = ["fastmri_unet_config", "import_fastmri", "pack_checkpoint"]
+__all__ = ["fastmri_unet_config", "fastmri_varnet_config", "import_fastmri", "pack_checkpoint"]
 
 # fastMRI's U-Net baselines train on random masks at 4x and 8x with these centre fractions.
 FASTMRI_MASK = MaskConfig(kind="random", center_fractions=(0.08, 0.04), accelerations=(4.0, 8.0))
 # Prefixes that wrappers add to the names: fastMRI's Lightning UnetModule, DDP.
 _PREFIXES = ("unet.", "module.")
 _DOWN = re.compile(r"^down_sample_layers\.(\d+)\.")
+_CASCADE = re.compile(r"^cascades\.(\d+)\.")
 
 
 def _refuse_existing(out: Path) -> None:
@@ -106,31 +109,63 @@ def fastmri_unet_config(
     )
 
 
+def fastmri_varnet_config(
+    state: Mapping[str, torch.Tensor], path: str | os.PathLike[str]
+) -> VarNetConfig:
+    """The :class:`VarNetConfig` of a ``fastmri.models.VarNet`` state_dict, from its shapes.
+
+    Raises:
+        CheckpointError: not a fastMRI VarNet state_dict (one line naming the file).
+    """
+    cascades = {int(m.group(1)) for k in state if (m := _CASCADE.match(k))}
+    if not cascades:
+        raise CheckpointError(f"{path}: not a fastmri.models.VarNet state_dict (no cascades)")
+
+    def sub(prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+    reg = fastmri_unet_config(sub("cascades.0.model.unet."), path)
+    sens = fastmri_unet_config(sub("sens_net.norm_unet.unet."), path)
+    return VarNetConfig(
+        num_cascades=max(cascades) + 1,
+        chans=reg.chans,
+        pools=reg.num_pool_layers,
+        sens_chans=sens.chans,
+        sens_pools=sens.num_pool_layers,
+        norm="instance",
+    )
+
+
 def import_fastmri(state_dict: str | os.PathLike[str], out: str | os.PathLike[str]) -> Checkpoint:
-    """Write an mrirecon checkpoint holding a fastMRI U-Net's weights.
+    """Write an mrirecon checkpoint holding a fastMRI U-Net's or VarNet's weights.
 
     Args:
-        state_dict: ``torch.save(fastmri.models.Unet(...).state_dict(), path)``'s file.
+        state_dict: ``torch.save(fastmri.models.Unet(...).state_dict(), path)``'s file (or
+            a ``fastmri.models.VarNet``'s).
         out: the checkpoint to write (must not exist; its folder is created).
 
     Returns:
         The written :class:`Checkpoint` (accepted by ``reconstruct``, ``compare`` and
-        ``train --init``).
+        ``train --init``; its ``model.kind`` says which method runs it).
 
     Raises:
-        CheckpointError: unreadable file, not a fastMRI U-Net, or not a 1-channel
-            (magnitude) network, which is what mrirecon's U-Net method runs.
+        CheckpointError: unreadable file, not a fastMRI U-Net or VarNet, or a U-Net that is
+            not a 1-channel (magnitude) network, which is what mrirecon's U-Net method runs.
         ConfigError: ``out`` exists.
     """
     path, out = Path(state_dict), Path(out)
     _refuse_existing(out)
     state = _read_state_dict(path)
-    model = fastmri_unet_config(state, path)
-    if (model.in_chans, model.out_chans) != (1, 1):
-        raise CheckpointError(
-            f"{path}: a {model.in_chans}-in/{model.out_chans}-out channel U-Net; mrirecon's "
-            "U-Net reconstructs magnitude images (1 channel in and out)"
-        )
+    model: UnetConfig | VarNetConfig
+    if any(k.startswith("cascades.") for k in state):
+        model = fastmri_varnet_config(state, path)
+    else:
+        model = fastmri_unet_config(state, path)
+        if (model.in_chans, model.out_chans) != (1, 1):
+            raise CheckpointError(
+                f"{path}: a {model.in_chans}-in/{model.out_chans}-out channel U-Net; mrirecon's "
+                "U-Net reconstructs magnitude images (1 channel in and out)"
+            )
     load_state_strict(model.build(), state, path)  # every tensor fits the inferred config
     ckpt = Checkpoint(config=TrainConfig(mask=FASTMRI_MASK, model=model), model=state)
     out.parent.mkdir(parents=True, exist_ok=True)

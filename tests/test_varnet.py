@@ -95,3 +95,43 @@ def test_bad_config_and_input_are_one_line():
 
 def test_is_a_varnet():
     assert isinstance(VarNetConfig(**SMALL).build(), VarNet)
+
+
+def test_cascade_with_zero_regulariser_keeps_the_measured_lines():
+    from mrirecon.models.varnet import VarNetBlock
+
+    k, mask, _ = _real_slice()
+
+    class Zero(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.zeros_like(x)
+
+    block = VarNetBlock(Zero())  # the regulariser term vanishes
+    current = k + torch.randn_like(k) * k.abs().mean()  # far from the data everywhere
+    sens = torch.ones_like(k[:, :1]).expand_as(k) / 2.0
+    with torch.no_grad():
+        out = block(current, k, mask.reshape(1, 1, 1, -1), sens)
+    torch.testing.assert_close(out[..., mask], k[..., mask])  # dc_weight 1: data restored
+    torch.testing.assert_close(out[..., ~mask], current[..., ~mask])
+
+
+def test_fastmri_varnet_weights_import_through_the_cli(tmp_path, capsys):
+    fm = pytest.importorskip("fastmri.models")
+    from mrirecon.cli import main
+    from mrirecon.train.checkpoint import load_model
+
+    torch.manual_seed(2)
+    ref = fm.VarNet(num_cascades=2, sens_chans=4, sens_pools=2, chans=8, pools=2).eval()
+    torch.save(ref.state_dict(), tmp_path / "varnet_sd.pt")
+    assert main(["models", "import-fastmri", str(tmp_path / "varnet_sd.pt"),
+                 "--out", str(tmp_path / "imported.pt")]) == 0  # fmt: skip
+    model, cfg = load_model(tmp_path / "imported.pt")
+    assert (
+        cfg.model.kind == "varnet" and cfg.model.num_cascades == 2 and cfg.model.norm == "instance"
+    )
+    k, mask, num_low = _real_slice()
+    k = k / k.abs().max()
+    with torch.no_grad():
+        want = ref(torch.view_as_real(k), mask.reshape(1, 1, 1, -1, 1), num_low)
+        got = model(k, mask, num_low)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))

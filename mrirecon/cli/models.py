@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     imp = actions.add_parser(
         "import-fastmri",
-        help="turn a fastmri.models.Unet state_dict into an mrirecon checkpoint",
+        help="turn a fastmri.models.Unet or VarNet state_dict into an mrirecon checkpoint",
         description="Read torch.save(fastmri.models.Unet(...).state_dict()) (fastMRI's published "
         "U-Net baselines) and write a checkpoint with the matching config (instance norm, "
         "chans, pools and channels read from the tensors).",
@@ -76,10 +76,13 @@ def run_import(args: argparse.Namespace) -> int:
     from mrirecon.pretrained import import_fastmri
 
     m = import_fastmri(args.state_dict, args.out).config.model
-    print(
-        f"{args.out}: fastMRI U-Net, chans {m.chans}, {m.num_pool_layers} pools, "
-        f"{m.in_chans}->{m.out_chans} channels, norm {m.norm}"
-    )
+    if m.kind == "varnet":
+        what = (f"fastMRI VarNet, {m.num_cascades} cascades, chans {m.chans}, {m.pools} pools, "
+                f"sensitivity chans {m.sens_chans}, {m.sens_pools} pools")  # fmt: skip
+    else:
+        what = (f"fastMRI U-Net, chans {m.chans}, {m.num_pool_layers} pools, "
+                f"{m.in_chans}->{m.out_chans} channels")  # fmt: skip
+    print(f"{args.out}: {what}, norm {m.norm}")
     return 0
 
 

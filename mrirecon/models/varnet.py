@@ -119,7 +119,10 @@ class SensitivityModel(nn.Module):
         """(N, 2) [start, stop) of the fully sampled centre columns of each mask.
 
         Without ``num_low_frequencies`` the symmetric run of sampled columns around the
-        centre is found from the mask (fastMRI's rule; at least one column).
+        centre is found from the mask (fastMRI's rule). Fallback for masks without an ACS
+        block: at least one column is kept, so the maps are estimated from the centre
+        line alone (blurred along the phase encode, still RSS-normalised) rather than
+        failing; data consistency does not depend on them.
         """
         cols = mask.reshape(mask.shape[0], -1).to(torch.int8)
         width = cols.shape[1]

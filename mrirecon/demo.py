@@ -130,13 +130,15 @@ def train_demo(cfg_path: Path, device: str, layout: DemoLayout | None, run_dir: 
 
 
 GENERALIST = "unet-generalist"
+VARNET_GENERALIST = "varnet-generalist"
 
 
 def compare_demo(
     out: Path, layout: DemoLayout, checkpoint: Path, accelerations: Sequence[float], device: str
 ) -> CompareResult:
-    """Compare zero-filled, CS, the shipped generalist U-Net (when this installation has
-    it) and the demo-trained U-Net on the validation volumes and the real scans.
+    """Compare zero-filled, CS, the shipped generalist U-Net and VarNet (when this
+    installation has them) and the demo-trained U-Net on the validation volumes and the
+    real scans.
 
     Args:
         out: the demo folder (metrics.csv, summary.md and report.html go here).
@@ -150,13 +152,16 @@ def compare_demo(
     """
     from mrirecon.compare import CompareConfig, run_compare
     from mrirecon.data.masks import MaskSpec
-    from mrirecon.methods import CSSpec, MethodSpec, UnetSpec, ZeroFilledSpec
+    from mrirecon.methods import CSSpec, MethodSpec, UnetSpec, VarNetSpec, ZeroFilledSpec
     from mrirecon.models.registry import PREFIX, shipped_models
 
+    shipped = {m.name for m in shipped_models()}
     methods: list[MethodSpec] = [ZeroFilledSpec(), CSSpec()]
-    if any(m.name == GENERALIST for m in shipped_models()):
+    if GENERALIST in shipped:
         methods.append(UnetSpec(Path(PREFIX + GENERALIST), tag="pretrained"))
     methods.append(UnetSpec(checkpoint, tag="demo"))
+    if VARNET_GENERALIST in shipped:
+        methods.append(VarNetSpec(Path(PREFIX + VARNET_GENERALIST), tag="pretrained"))
     print(f"[3/3] compare at {', '.join(f'{a:g}x' for a in accelerations)}", flush=True)
     return run_compare(
         CompareConfig(

@@ -247,15 +247,21 @@ def table(
 
 
 def methods_from(args: argparse.Namespace) -> list[Method]:
-    """The columns: zero-filled, CS (unless --no-cs), the model, the demo model."""
+    """The columns: zero-filled, CS (unless --no-cs), each model (its checkpoint's kind
+    decides the method), the demo model."""
+    from mrirecon.methods import checkpoint_kind, method_label, spec_class
+
     methods = [Method("zf", "ZF", ZeroFilledSpec())]
     if not args.no_cs:
         methods.append(Method("cs", "CS", CSSpec()))
-    checkpoint = args.checkpoint
-    if checkpoint is None and any(m.name == GENERALIST for m in shipped_models()):
-        checkpoint = f"pretrained:{GENERALIST}"
-    if checkpoint is not None:
-        methods.append(Method("model", "U-Net", UnetSpec(Path(checkpoint))))
+    checkpoints = list(args.checkpoint)
+    if not checkpoints and any(m.name == GENERALIST for m in shipped_models()):
+        checkpoints = [f"pretrained:{GENERALIST}"]
+    for i, checkpoint in enumerate(checkpoints):
+        kind = checkpoint_kind(checkpoint)
+        label = method_label(kind)
+        key = "model" if i == 0 else f"model{i + 1}"
+        methods.append(Method(key, label, spec_class(kind)(Path(checkpoint))))
     if args.demo is not None:
         methods.append(Method("demo", "demo U-Net", UnetSpec(Path(args.demo))))
     return methods
@@ -263,7 +269,12 @@ def methods_from(args: argparse.Namespace) -> list[Method]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", help="model to score (default: pretrained:unet-generalist)")
+    p.add_argument(
+        "--checkpoint",
+        nargs="+",
+        default=[],
+        help="models to score, U-Net or VarNet (default: pretrained:unet-generalist)",
+    )
     p.add_argument("--demo", help="a demo-trained model to score too")
     p.add_argument("--accelerations", type=float, nargs="+", default=[4.0, 8.0])
     p.add_argument("--scans", nargs="+", default=[*REAL, *SIMULATED], help="subset of scans")

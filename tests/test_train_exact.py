@@ -13,25 +13,18 @@ from mrirecon.train.checkpoint import load_checkpoint
 from mrirecon.train.config import load_train_config
 from mrirecon.train.fit import fit
 from mrirecon.train.logs import read_metrics
-from tests.conftest import write_fastmri
-from tests.test_train_loop import TINY, tiny_volume
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("exact_data")
-    for split, n_vol, n_sl in (("train", 2, 8), ("val", 1, 3)):
-        (root / split).mkdir()
-        for v in range(n_vol):
-            k, t = tiny_volume(100 * (split == "val") + v, n_sl)
-            write_fastmri(root / split / f"{split}_{v}.h5", k, t, multicoil=True)
-    return root
+from tests.test_train_loop import TINY, write_tiny_data
 
 
 def _initial_weights(cfg) -> dict[str, torch.Tensor]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.run.seed)  # as fit builds the model
         return {k: v.clone() for k, v in cfg.model.build().state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    return write_tiny_data(tmp_path_factory.mktemp("exact_data"))
 
 
 def test_grad_clip_bounds_the_update_actually_applied(data_root, tmp_path):

@@ -74,15 +74,19 @@ def tiny_volume(seed: int, slices: int, kshape=(48, 40), recon=(32, 32)):
     return np.stack(ks).astype(np.complex64), np.stack(ts).astype(np.float32)
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("tiny_data")
+def write_tiny_data(root: Path) -> Path:
+    """train/ (2 volumes x 8 slices) and val/ (1 x 3) of :func:`tiny_volume` files in ``root``."""
     for split, n_vol, n_sl in (("train", 2, 8), ("val", 1, 3)):
         (root / split).mkdir()
         for v in range(n_vol):
             k, t = tiny_volume(100 * (split == "val") + v, n_sl)
             write_fastmri(root / split / f"{split}_{v}.h5", k, t, multicoil=True)
     return root
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    return write_tiny_data(tmp_path_factory.mktemp("tiny_data"))
 
 
 def _env() -> dict[str, str]:

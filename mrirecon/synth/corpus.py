@@ -49,6 +49,7 @@ from mrirecon.synth.kspace import (
     fft2c_rows,
     ismrmrd_header,
     kspace_size_for,
+    pad_phase_edges,
     write_volume,
 )
 from mrirecon.synth.sources import draw_source, preload, smooth_field
@@ -214,11 +215,7 @@ def _draw(config: CorpusConfig, rng: np.random.RandomState, slices: int, name: s
     kspace *= np.float32(scale)
     if rel_noise > 0:
         kspace += sf.coil_noise(kspace.shape, rel_noise * scale, rng, quantised=True)
-    pad = (0, 0)
-    if rng.uniform() < config.pad_prob:
-        pad = tuple(int(p) for p in rng.randint(1, max(2, W // 12) + 1, size=2))
-        kspace[..., : pad[0]] = 0
-        kspace[..., W - pad[1] :] = 0
+    pad = pad_phase_edges(kspace, rng, config.pad_prob)
     kspace = np.ascontiguousarray(kspace, dtype=np.complex64)
     target = fastmri_target(kspace, recon, multicoil)
     pixel = params.pop("pixel_mm", [220.0 / w, 220.0 / w])

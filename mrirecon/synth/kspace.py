@@ -23,6 +23,7 @@ from mrirecon.fft import crop_slices
 from mrirecon.io import atomic_write
 
 __all__ = [
+    "pad_phase_edges",
     "SynthVolume",
     "kspace_size_for",
     "ismrmrd_header",
@@ -137,6 +138,24 @@ def fft2c_rows(image: np.ndarray, rows: int) -> np.ndarray:
     shifted[..., start : start + first, :] = rolled[..., :first, :]
     shifted[..., : hw - first, :] = rolled[..., first:, :]
     return scipy.fft.fftshift(scipy.fft.fft2(shifted, axes=_AXES, norm="ortho"), axes=_AXES)
+
+
+def pad_phase_edges(kspace: np.ndarray, rng: np.random.RandomState, prob: float) -> tuple[int, int]:
+    """With probability ``prob``, zero 1..W/12 phase-encode columns at each edge, in place.
+
+    Real scans often leave the outermost phase-encode lines unacquired (fastMRI's headers
+    record the acquired range); this mimics it.
+
+    Returns:
+        (left, right) zeroed columns; (0, 0) when nothing was zeroed.
+    """
+    width = kspace.shape[-1]
+    pad = (0, 0)
+    if rng.uniform() < prob:
+        pad = tuple(int(p) for p in rng.randint(1, max(2, width // 12) + 1, size=2))
+        kspace[..., : pad[0]] = 0
+        kspace[..., width - pad[1] :] = 0
+    return pad  # type: ignore[return-value]
 
 
 def fastmri_target(kspace: np.ndarray, recon: tuple[int, int], multicoil: bool) -> np.ndarray:

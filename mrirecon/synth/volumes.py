@@ -42,6 +42,7 @@ from mrirecon.synth.kspace import (
     fastmri_target,
     ismrmrd_header,
     kspace_size_for,
+    pad_phase_edges,
     write_volume,
 )
 
@@ -188,11 +189,7 @@ def make_volume(
     kspace = fft2c_np(image)  # complex64 in, complex64 out (numpy >= 2)
     kspace *= np.float32(scale)
     kspace += sf.coil_noise(kspace.shape, rel_noise * scale, rng)
-    pad = (0, 0)
-    if rng.uniform() < config.pad_prob:
-        pad = tuple(int(p) for p in rng.randint(1, max(2, W // 12) + 1, size=2))
-        kspace[..., : pad[0]] = 0
-        kspace[..., W - pad[1] :] = 0
+    pad = pad_phase_edges(kspace, rng, config.pad_prob)
     kspace = np.ascontiguousarray(kspace, dtype=np.complex64)
     # The target, exactly as fastMRI computes it from the stored k-space.
     target = fastmri_target(kspace, recon, multicoil)

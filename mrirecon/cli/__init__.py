@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import traceback
 import warnings
 from collections.abc import Sequence
 
@@ -79,11 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mrirecon {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except Exception:
-        traceback.print_exc()
+        # A bug, not bad input: say so in one line, then let it surface with its traceback.
         print(
             f"mrirecon {args.command}: internal error (a bug in mrirecon {__version__}); "
-            "please report it with the command line and the traceback above",
+            "please report it with the command line and the traceback below",
             file=sys.stderr,
         )
-        return 2
+        raise
     return int(code or 0)

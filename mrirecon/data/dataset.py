@@ -22,8 +22,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch.utils.data
 
-from mrirecon.data.fastmri_h5 import VolumeReader, check_size, read_layout
+from mrirecon.data.fastmri_h5 import VolumeReader, read_layout
 from mrirecon.data.header import Header, recon_crop
+from mrirecon.data.limits import check_size
 from mrirecon.errors import DataError
 
 __all__ = [
@@ -111,7 +112,7 @@ def inspect_file(path: str | os.PathLike[str]) -> VolumeInfo:
 
     Every command (reconstruct, evaluate, train, ``data check``) validates files here:
     declared shapes within limits and available memory
-    (:func:`~mrirecon.data.fastmri_h5.check_size`); complex k-space; a real target with
+    (:func:`~mrirecon.data.limits.check_size`); complex k-space; a real target with
     matching slices; a usable ``mask`` (:func:`check_mask`); a recon size (the target's,
     else the header's) that is positive with h <= H and w <= W, or W < w <= 2 W, where
     fastMRI's narrow-image rule crops to (W, W) (:func:`~mrirecon.data.header.recon_crop`).

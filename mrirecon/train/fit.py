@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,6 @@ from mrirecon.train.checkpoint import (
     RngState,
     load_checkpoint,
     load_state_strict,
-    resolve_checkpoint,
     save_checkpoint,
 )
 from mrirecon.train.config import TrainConfig, save_train_config, train_config_to_dict
@@ -57,6 +56,7 @@ from mrirecon.train.loop import (
 )
 from mrirecon.train.losses import build_loss
 from mrirecon.train.optim import build_optimizer, build_scheduler
+from mrirecon.train.resume import init_weights
 from mrirecon.train.runtime import Runtime, barrier, setup_runtime, teardown
 
 __all__ = ["FitResult", "fit"]
@@ -189,7 +189,7 @@ def _prepare(
             "model.in_chans/out_chans: the U-Net data transform yields 1-channel magnitude "
             f"images, got {cfg.model.in_chans}/{cfg.model.out_chans}"
         )
-    init_weights = None if init is None else _init_weights(cfg, init)
+    start_weights = None if init is None else init_weights(cfg, init)
     if rt.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(run_dir)  # a checkpoint write killed before its rename
@@ -202,8 +202,8 @@ def _prepare(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.run.seed)  # identical initial weights on every rank
         net = cfg.model.build()
-    if init_weights is not None:
-        load_state_strict(net, init_weights, init)
+    if start_weights is not None:
+        load_state_strict(net, start_weights, init)
         _say(rt, f"initial weights from --init {init}")
     fmt = torch.channels_last if rt.channels_last else torch.contiguous_format
     net = net.to(rt.device, memory_format=fmt)
@@ -227,28 +227,6 @@ def _prepare(
         log=MetricsLog(run_dir / "metrics.jsonl" if rt.is_main else None),
         tb=TensorBoard(run_dir / "tb" if rt.is_main else None, cfg.run.tensorboard),
     )
-
-
-def _init_weights(cfg: TrainConfig, init: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """The weights of the ``--init`` checkpoint, checked against the config's model.
-
-    Raises:
-        CheckpointError: unreadable checkpoint, or a model (other than ``drop_prob``, a
-            training-time setting) that differs from ``cfg.model``, naming the checkpoint.
-    """
-    ckpt = load_checkpoint(resolve_checkpoint(init))
-    theirs, ours = asdict(ckpt.config.model), asdict(cfg.model)
-    diff = [
-        f"{key} {theirs[key]!r} (config {ours[key]!r})"
-        for key in ours
-        if key != "drop_prob" and theirs.get(key) != ours[key]
-    ]
-    if diff:
-        raise CheckpointError(
-            f"--init {init}: its model does not match the config's: {', '.join(diff)}; "
-            "set them with --set model.KEY=VALUE"
-        )
-    return ckpt.model
 
 
 def _restore(run: _Run, ckpt: Checkpoint) -> _Position:

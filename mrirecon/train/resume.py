@@ -1,4 +1,5 @@
-"""Resume rules: which settings a continued run may change, and its resolved config.
+"""Where a run starts from: resume rules (which settings a continued run may change, and
+its resolved config) and the weights a new run takes from ``--init``.
 
 A resumed run must be the run it continues: its stored config decides everything that
 shapes the weights. Only :data:`RESUME_MUTABLE` keys may differ (more epochs, logging,
@@ -8,11 +9,14 @@ loader workers, which never change the numbers).
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple
 
-from mrirecon.errors import ConfigError
-from mrirecon.train.checkpoint import load_checkpoint
+import torch
+
+from mrirecon.errors import CheckpointError, ConfigError
+from mrirecon.train.checkpoint import load_checkpoint, resolve_checkpoint
 from mrirecon.train.config import (
     TrainConfig,
     load_train_config,
@@ -20,7 +24,7 @@ from mrirecon.train.config import (
     train_config_to_dict,
 )
 
-__all__ = ["RESUME_MUTABLE", "ResumePlan", "resume_config"]
+__all__ = ["RESUME_MUTABLE", "ResumePlan", "resume_config", "init_weights"]
 
 # Keys that may differ between a run's stored config and a resume request.
 RESUME_MUTABLE = frozenset(
@@ -85,3 +89,25 @@ def resume_config(
         Path(ckpt.data_root) if ckpt.data_root else None,
         Path(ckpt.val_root) if ckpt.val_root else None,
     )
+
+
+def init_weights(cfg: TrainConfig, init: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """The weights of the ``--init`` checkpoint, checked against the config's model.
+
+    Raises:
+        CheckpointError: unreadable checkpoint, or a model (other than ``drop_prob``, a
+            training-time setting) that differs from ``cfg.model``, naming the checkpoint.
+    """
+    ckpt = load_checkpoint(resolve_checkpoint(init))
+    theirs, ours = asdict(ckpt.config.model), asdict(cfg.model)
+    diff = [
+        f"{key} {theirs[key]!r} (config {ours[key]!r})"
+        for key in ours
+        if key != "drop_prob" and theirs.get(key) != ours[key]
+    ]
+    if diff:
+        raise CheckpointError(
+            f"--init {init}: its model does not match the config's: {', '.join(diff)}; "
+            "set them with --set model.KEY=VALUE"
+        )
+    return ckpt.model

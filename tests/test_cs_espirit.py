@@ -56,9 +56,9 @@ def test_maps_unit_norm_and_batch_consistent():
     maps = espirit_maps(batch, mask)
     norm = torch.linalg.vector_norm(maps, dim=1)
     torch.testing.assert_close(norm, torch.ones_like(norm), atol=1e-4, rtol=0)
-    torch.testing.assert_close(maps[1], maps[0], atol=2e-3, rtol=0)
+    torch.testing.assert_close(maps[1], maps[0], atol=3e-3, rtol=0)
     single = espirit_maps(k, mask)
-    torch.testing.assert_close(single[0], maps[0], atol=2e-3, rtol=0)
+    torch.testing.assert_close(single[0], maps[0], atol=3e-3, rtol=0)
 
 
 def test_rectangular_calibration_beats_square_acs_at_8x():
@@ -108,3 +108,30 @@ def test_narrow_acs_kernel_rule_keeps_cs_above_zero_filled():
     cs = cs_reconstruct(k, mask, crop, cfg, acceleration=8.0).image.numpy()
     # measured: zero-filled 0.462, CS 0.510 (0.305 with a 6-wide kernel)
     assert ssim(vol.target, cs) > ssim(vol.target, zf) + 0.02
+
+
+def test_calibration_rows_capped_so_noise_stays_out_of_the_maps():
+    """384 readout rows of a noisy scan: with every row, noise entered the signal subspace."""
+    from dataclasses import replace
+
+    from mrirecon.fft import center_crop, ifft2c
+    from mrirecon.synth.volumes import SynthConfig, make_volume
+
+    cfg = SynthConfig(slices=2, recon_size=(192, 192), coils=(4, 8), pad_prob=0.0)
+    vol = make_volume(cfg, 0, True)  # 4 coils, 384 x 224 k-space (readout oversampled)
+    full = torch.from_numpy(vol.kspace[1:2])
+    mask = MaskSpec("random", (0.08,), (4.0,)).sample(full.shape[-1], eval_rng("design/x.h5"))
+    mask = torch.from_numpy(mask.mask)
+    target = vol.target[1:2]
+
+    def combination_ssim(esp: EspiritConfig) -> float:
+        """SSIM of the fully sampled coil images combined with the maps (map quality)."""
+        maps = espirit_maps(full * mask, mask, esp)
+        combined = (ifft2c(full) * maps.conj()).sum(1).abs()
+        return ssim(target, center_crop(combined, target.shape[-2:]).numpy())
+
+    default = EspiritConfig()
+    assert default.max_calib_rows == 64
+    # measured: 0.841 with the 64 central rows, 0.571 with all 384
+    assert combination_ssim(default) > 0.8
+    assert combination_ssim(replace(default, max_calib_rows=0)) < 0.7

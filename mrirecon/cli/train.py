@@ -27,9 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
     p = sub.add_parser(
         "train",
-        help="train a U-Net (configs/*.yaml; DDP under torchrun)",
-        description="Train a U-Net on fastMRI-format data. Under torchrun every process runs "
-        "this command and joins one DDP group (env:// init).",
+        help="train a U-Net or E2E-VarNet (configs/*.yaml; DDP under torchrun)",
+        description="Train a U-Net or an E2E-VarNet (model.kind) on fastMRI-format data. "
+        "Under torchrun every process runs this command and joins one DDP group (env:// init).",
     )
     p.add_argument("--config", type=Path, help="YAML config (see configs/)")
     p.add_argument(

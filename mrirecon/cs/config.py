@@ -64,7 +64,13 @@ class EspiritConfig:
             outside the support costs SSIM against RSS targets, whose background holds
             noise (real TU Graz scan, 4x: oracle coil combination 0.934 at crop 0 vs 0.756
             at 0.95; CS 0.793 vs 0.751).
-        max_calib_rows: use at most this many central readout rows (0 = all rows).
+        max_calib_rows: use at most this many central readout rows (0 = all rows). The
+            singular-value threshold is relative to the largest, while the noise singular
+            values grow with the number of rows: on a noisy scan with 384 readout rows
+            (2x oversampled) every row let noise into the signal subspace and the maps
+            came out as noise (oracle coil combination SSIM 0.57 vs 0.84, CS 0.10 vs
+            0.61 at 4x). 24-96 rows all fix it; 64 scored best over 16 design cases
+            (docs/benchmarks.md, CS section).
         downsample: evaluate the eigenproblem on a grid this many times coarser and
             interpolate bilinearly (1 = exact, on every pixel; 0 = automatic, a grid of
             about 128 x 128 points, since the maps are smooth).
@@ -73,7 +79,7 @@ class EspiritConfig:
     kernel_width: int = 6
     threshold: float = 0.02
     crop: float = 0.0
-    max_calib_rows: int = 0
+    max_calib_rows: int = 64
     downsample: int = 0
 
     def __post_init__(self) -> None:

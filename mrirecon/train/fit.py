@@ -119,7 +119,7 @@ def fit(
     resume: bool = False,
     init: str | os.PathLike[str] | None = None,
 ) -> FitResult:
-    """Train a U-Net as ``cfg`` says and write the run folder.
+    """Train a U-Net or VarNet (``model.kind``) as ``cfg`` says and write the run folder.
 
     Args:
         cfg: the resolved config.

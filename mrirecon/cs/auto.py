@@ -8,10 +8,13 @@ The target is never read. For a volume, on a few central slices:
 2. for each of ``auto.folds`` subsets the whole lambda grid is solved as one batch on the
    remaining columns (ESPIRiT maps come from the ACS block, which is never held out, so
    they are estimated once);
-3. each solution predicts the held-out columns, ``F S x``; the squared error of each
-   column is weighted by its distance from the k-space centre (energy falls off with
-   frequency, so unweighted the innermost held-out column alone would decide) and summed
-   over columns, coils, slices and folds;
+3. each solution predicts the held-out columns, ``F S x``; the prediction error of each
+   column is taken back along the readout (a 1-D inverse FFT) and only the rows of the
+   output crop are kept (a readout-oversampled scan's outer rows, cropped away in the
+   output, are mostly noise and would otherwise weigh as much as the anatomy); the
+   squared error of each column is weighted by its distance from the k-space centre to
+   the power ``auto.weight_power`` (energy falls off with frequency) and summed over
+   columns, coils, slices and folds;
 4. the grid lambda of least error is pulled ``auto.shrink`` of the way (in log lambda)
    towards the per-acceleration table, because one scan's held-out error is a noisy
    estimate (measured in docs/benchmarks.md: cross-validation alone did not beat the best
@@ -38,6 +41,7 @@ from mrirecon.cs.config import CSConfig
 from mrirecon.cs.espirit import acs_bounds, espirit_maps
 from mrirecon.cs.operators import sense_forward
 from mrirecon.cs.recon import solve_batch
+from mrirecon.fft import crop_slices
 
 __all__ = ["LambdaChoice", "AutoLambdaWarning", "choose_lambda", "cv_slices", "holdout_folds"]
 
@@ -116,6 +120,7 @@ def choose_lambda(
     acceleration: float | None = None,
     multicoil: bool | None = None,
     device: torch.device | str = "cpu",
+    crop_rows: int | None = None,
 ) -> LambdaChoice:
     """The relative lambda to reconstruct a volume with, per ``config.lam``.
 
@@ -127,6 +132,8 @@ def choose_lambda(
         acceleration: the nominal acceleration for the table (None or 0: the mask's own).
         multicoil: ESPIRiT maps (True) or single coil (False); None = C > 1.
         device: where to solve.
+        crop_rows: readout rows of the output crop; the held-out error is measured on
+            them (None = all rows).
 
     Returns:
         :class:`LambdaChoice`.
@@ -154,7 +161,7 @@ def choose_lambda(
     errors = np.zeros(len(grid))
     warm = None
     for f, held in enumerate(folds):
-        err, images = _fold_errors(k, mask, maps, held, config)
+        err, images = _fold_errors(k, mask, maps, held, config, crop_rows)
         errors += err
         if f == 0:
             warm = images
@@ -172,14 +179,16 @@ def _fold_errors(
     maps: torch.Tensor | None,
     held: np.ndarray,
     config: CSConfig,
+    crop_rows: int | None = None,
 ) -> tuple[np.ndarray, list[torch.Tensor]]:
     """Weighted held-out error per grid lambda for one fold, and the solutions."""
-    n, _, _, w = k.shape
+    n, _, h, w = k.shape
+    rows = crop_slices((h, w), (min(crop_rows or h, h), w))[0]
     held_t = torch.from_numpy(held).to(k.device)
     train = mask.to(k.device).clone()
     train[held_t] = False
-    # A held-out column's error weighs |k_x|: without it the column nearest the centre decides.
-    weight = torch.from_numpy(np.abs(held - w // 2).astype(np.float32)).to(k.device)
+    dist = np.abs(held - w // 2).astype(np.float64)
+    weight = torch.from_numpy((dist**config.auto.weight_power).astype(np.float32)).to(k.device)
     grid = config.auto.grid
     per = max(1, config.batch_size // n)  # lambdas per solve, so a solve holds ~batch_size slices
     errors, images = [], []
@@ -194,7 +203,16 @@ def _fold_errors(
             iterations=config.auto.iterations or config.iterations,
         )  # fmt: skip
         pred = sense_forward(res.image, mm, train.new_ones(w))[..., held_t]
-        col_err = (pred - kk[..., held_t]).abs().square().sum(dim=(1, 2))  # (reps * n, held)
+        diff = pred - kk[..., held_t]  # (reps * n, C, H, held)
+        if rows != slice(0, h):
+            diff = _ifft_rows(diff)[..., rows, :]  # the error in the output's rows
+        col_err = diff.abs().square().sum(dim=(1, 2))  # (reps * n, held)
         errors += (col_err @ weight).reshape(reps, n).sum(dim=1).tolist()
         images += list(res.image.reshape(reps, n, *res.image.shape[-2:]))
     return np.asarray(errors), images
+
+
+def _ifft_rows(x: torch.Tensor) -> torch.Tensor:
+    """Centred orthonormal 1-D inverse FFT along the readout (dim -2)."""
+    x = torch.fft.ifftshift(x, dim=-2)
+    return torch.fft.fftshift(torch.fft.ifft(x, dim=-2, norm="ortho"), dim=-2)

@@ -48,7 +48,8 @@ SOLVERS = ("fista", "fista-restart")
 AUTO = "auto"
 
 # The relative lambdas cross-validation solves: half-decade steps around the table's 1e-3.
-AUTO_GRID: tuple[float, ...] = (1e-4, 3.162e-4, 1e-3, 3.162e-3, 1e-2)
+# Quarter-decade steps 3.2e-5 ... 3.2e-2 (13 lambdas, two solves of 8 on one slice per fold).
+AUTO_GRID: tuple[float, ...] = tuple(float(f"{10 ** (-4.5 + i / 4):.4g}") for i in range(13))
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,9 @@ class AutoLambdaConfig:
         shrink: pull of the choice towards the per-acceleration table, in log lambda
             (0 = the grid lambda of least held-out error, 1 = the table's); 0.5 measured
             best (docs/benchmarks.md).
+        weight_power: a held-out column's error is weighted by its distance from the
+            k-space centre to this power (0 = unweighted; energy falls off with
+            frequency, so the innermost held-out columns dominate an unweighted sum).
     """
 
     grid: tuple[float, ...] = AUTO_GRID
@@ -117,6 +121,7 @@ class AutoLambdaConfig:
     slices: int = 1
     iterations: int | None = None
     shrink: float = 0.5
+    weight_power: float = 0.5
 
     def __post_init__(self) -> None:
         grid = tuple(sorted(float(v) for v in self.grid))
@@ -135,6 +140,8 @@ class AutoLambdaConfig:
             raise ConfigError(f"auto.iterations must be >= 1 (or null), got {self.iterations}")
         if not 0 <= self.shrink <= 1:
             raise ConfigError(f"auto.shrink must be in [0, 1], got {self.shrink}")
+        if not 0 <= self.weight_power <= 4:
+            raise ConfigError(f"auto.weight_power must be in [0, 4], got {self.weight_power}")
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,9 @@ def cs_reconstruct(
     if multicoil is False and kspace.shape[1] != 1:
         raise ValueError(f"single-coil reconstruction needs C = 1, got {kspace.shape[1]} coils")
     device = torch.device(device)
-    choice = choose_lambda(kspace, mask, config, name, acceleration, multicoil, device)
+    choice = choose_lambda(
+        kspace, mask, config, name, acceleration, multicoil, device, crop_rows=crop[0]
+    )
     out = []
     for s0 in range(0, kspace.shape[0], config.batch_size):
         k = kspace[s0 : s0 + config.batch_size].to(device)

@@ -1,6 +1,6 @@
-"""Centred orthonormal 2-D FFTs, root-sum-of-squares and centre crops.
+"""Centred orthonormal FFTs, root-sum-of-squares and centre crops.
 
-All functions act on the last two dimensions and accept any number of leading
+All functions act on the last two dimensions (:func:`ifft_readout` on the readout only) and accept any number of leading
 dimensions. Complex data is a native complex tensor (``torch.complex64``), never
 a trailing real/imaginary axis.
 """
@@ -12,7 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["fft2c", "ifft2c", "rss", "abs2", "center_crop", "crop_slices", "fft2c_np", "ifft2c_np"]
+__all__ = [
+    "fft2c", "ifft2c", "ifft_readout", "shift_index", "rss", "abs2", "center_crop",
+    "crop_slices", "fft2c_np", "ifft2c_np",
+]  # fmt: skip
 
 _DIMS = (-2, -1)
 
@@ -49,6 +52,37 @@ def ifft2c(kspace: torch.Tensor) -> torch.Tensor:
     x = torch.fft.ifftshift(kspace, dim=_DIMS)
     x = torch.fft.ifft2(x, dim=_DIMS, norm="ortho")
     return torch.fft.fftshift(x, dim=_DIMS)
+
+
+def shift_index(n: int, positions: torch.Tensor, inverse: bool) -> torch.Tensor:
+    """Where ``positions`` of an axis of length n come from under (i)fftshift.
+
+    ``fftshift(y)[i] = y[(i - n//2) % n]`` and ``ifftshift(y)[i] = y[(i + n//2) % n]``, so
+    a centring shift folds into an ``index_select`` (or ``index_copy_``) with these indices.
+    """
+    return (positions + (n // 2 if inverse else -(n // 2))) % n
+
+
+def ifft_readout(kspace: torch.Tensor, rows: slice | None = None) -> torch.Tensor:
+    """Centred, orthonormal 1-D inverse FFT along the readout (dim -2), some rows kept.
+
+    The centring shifts are folded into the gathers, so only the kept rows are copied out.
+
+    Args:
+        kspace: complex tensor (..., H, W), e.g. some k-space columns.
+        rows: image rows to keep (e.g. the centre crop's, :func:`crop_slices`); None = all.
+
+    Returns:
+        complex tensor (..., len(rows), W): rows of the image along the readout.
+    """
+    h, dev = kspace.shape[-2], kspace.device
+    x = kspace.index_select(-2, shift_index(h, torch.arange(h, device=dev), inverse=True))
+    x = torch.fft.ifft(x, dim=-2, norm="ortho")
+    if rows is None:
+        rows = slice(0, h)
+    return x.index_select(
+        -2, shift_index(h, torch.arange(rows.start, rows.stop, device=dev), False)
+    )
 
 
 def fft2c_np(image: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ import h5py
 import numpy as np
 import torch
 
-from mrirecon.cs.config import CSConfig
+from mrirecon.cs.config import AUTO_GRID, CSConfig
 from mrirecon.cs.espirit import espirit_maps
 from mrirecon.cs.operators import sense_adjoint
 from mrirecon.cs.recon import solve_batch
@@ -52,7 +52,7 @@ from mrirecon.synth.volumes import SynthConfig, make_volume
 
 FIXED = 1e-3  # the per-acceleration table's value at 4x and 8x
 # The fixed lambdas scored per scan (quarter-decade steps); the oracle and best fixed are on it.
-ORACLE_GRID: tuple[float, ...] = tuple(float(f"{10 ** (-4 + i / 4):.4g}") for i in range(9))
+ORACLE_GRID: tuple[float, ...] = AUTO_GRID[2:11]  # 1e-4 ... 1e-2
 PAIRS = ((0.08, 4.0), (0.04, 8.0))
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from mrirecon.fft import center_crop, crop_slices, fft2c, ifft2c, rss
+from mrirecon.fft import center_crop, crop_slices, fft2c, ifft2c, ifft_readout, rss
 
 
 def _rand(shape, seed=0):
@@ -60,3 +60,15 @@ def test_rss_and_crop():
     assert crop_slices((640, 368), (320, 320)) == (slice(160, 480), slice(24, 344))
     with pytest.raises(ValueError, match="cannot centre-crop"):
         center_crop(x, (11, 2))
+
+
+def test_ifft_readout_is_the_readout_half_of_ifft2c_with_rows_cropped():
+    gen = torch.Generator().manual_seed(3)
+    k = torch.randn(2, 3, 19, 8, dtype=torch.complex64, generator=gen)  # odd readout length
+    # along the readout only: ifft2c of k equals the phase-encode ifft of ifft_readout(k)
+    cols = torch.fft.fftshift(
+        torch.fft.ifft(torch.fft.ifftshift(ifft_readout(k), dim=-1), dim=-1, norm="ortho"), dim=-1
+    )
+    torch.testing.assert_close(cols, ifft2c(k), atol=1e-5, rtol=0)
+    rows = crop_slices(k.shape, (7, 8))[0]
+    torch.testing.assert_close(ifft_readout(k, rows), ifft_readout(k)[..., rows, :])

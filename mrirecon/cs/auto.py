@@ -41,7 +41,7 @@ from mrirecon.cs.config import CSConfig
 from mrirecon.cs.espirit import acs_bounds, espirit_maps
 from mrirecon.cs.operators import sense_forward
 from mrirecon.cs.recon import solve_batch
-from mrirecon.fft import crop_slices
+from mrirecon.fft import crop_slices, ifft_readout
 
 __all__ = ["LambdaChoice", "AutoLambdaWarning", "choose_lambda", "cv_slices", "holdout_folds"]
 
@@ -205,14 +205,8 @@ def _fold_errors(
         pred = sense_forward(res.image, mm, train.new_ones(w))[..., held_t]
         diff = pred - kk[..., held_t]  # (reps * n, C, H, held)
         if rows != slice(0, h):
-            diff = _ifft_rows(diff)[..., rows, :]  # the error in the output's rows
+            diff = ifft_readout(diff, rows)  # the error in the output's rows
         col_err = diff.abs().square().sum(dim=(1, 2))  # (reps * n, held)
         errors += (col_err @ weight).reshape(reps, n).sum(dim=1).tolist()
         images += list(res.image.reshape(reps, n, *res.image.shape[-2:]))
     return np.asarray(errors), images
-
-
-def _ifft_rows(x: torch.Tensor) -> torch.Tensor:
-    """Centred orthonormal 1-D inverse FFT along the readout (dim -2)."""
-    x = torch.fft.ifftshift(x, dim=-2)
-    return torch.fft.fftshift(torch.fft.ifft(x, dim=-2, norm="ortho"), dim=-2)

@@ -47,8 +47,8 @@ SOLVERS = ("fista", "fista-restart")
 # ``lam: auto``: choose lambda per scan by k-space cross-validation (mrirecon.cs.auto).
 AUTO = "auto"
 
-# The relative lambdas cross-validation solves: half-decade steps around the table's 1e-3.
-# Quarter-decade steps 3.2e-5 ... 3.2e-2 (13 lambdas, two solves of 8 on one slice per fold).
+# The relative lambdas cross-validation solves: quarter-decade steps 3.2e-5 ... 3.2e-2
+# around the table's 1e-3 (13 lambdas: two batched solves per fold on one slice).
 AUTO_GRID: tuple[float, ...] = tuple(float(f"{10 ** (-4.5 + i / 4):.4g}") for i in range(13))
 
 

@@ -173,9 +173,9 @@ def espirit_maps(
 
     Args:
         kspace: complex (B, C, H, W) masked multi-coil k-space.
-        mask: bool (W,) or (B, W) sampled columns; the calibration region is every
-            readout row (or the central ``config.max_calib_rows``) x the contiguous
-            sampled run around the centre column.
+        mask: bool (W,) or (B, W) sampled columns; the calibration region is the
+            central ``config.max_calib_rows`` readout rows (default 64; 0 = every row) x
+            the contiguous sampled run around the centre column.
         config: ESPIRiT parameters (None = defaults).
 
     Returns:

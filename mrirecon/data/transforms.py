@@ -19,7 +19,7 @@ import torch
 from mrirecon.data.dataset import RawSlice
 from mrirecon.data.header import recon_crop
 from mrirecon.data.masks import Mask, MaskSpec, eval_rng, train_rng
-from mrirecon.fft import abs2, center_crop, crop_slices, ifft2c, rss
+from mrirecon.fft import abs2, center_crop, crop_slices, ifft2c, ifft_readout, rss, shift_index
 
 __all__ = [
     "UnetSample",
@@ -71,14 +71,6 @@ class UnetSample(NamedTuple):
     center_fraction: float
 
 
-def _shift_index(n: int, positions: torch.Tensor, inverse: bool) -> torch.Tensor:
-    """Where ``positions`` of an axis of length n come from under (i)fftshift.
-
-    ``fftshift(y)[i] = y[(i - n//2) % n]`` and ``ifftshift(y)[i] = y[(i + n//2) % n]``.
-    """
-    return (positions + (n // 2 if inverse else -(n // 2))) % n
-
-
 def zero_filled(
     kspace: torch.Tensor, mask: torch.Tensor, crop: tuple[int, int], multicoil: bool = True
 ) -> torch.Tensor:
@@ -103,21 +95,18 @@ def zero_filled(
         raise ValueError(
             f"mask must be bool of shape ({kspace.shape[-1]},), got {mask.dtype} {tuple(mask.shape)}"
         )
-    H, W = kspace.shape[-2], kspace.shape[-1]
+    W = kspace.shape[-1]
     rows, cols = crop_slices(kspace.shape, crop)
     dev = kspace.device
     sampled_cols = torch.nonzero(mask, as_tuple=True)[0].to(dev)
-    # readout direction: ifftshift rows, 1-D ifft, fftshift + crop rows, on acquired columns only
-    x = kspace.index_select(-1, sampled_cols)
-    x = x.index_select(-2, _shift_index(H, torch.arange(H, device=dev), inverse=True))
-    x = torch.fft.ifft(x, dim=-2, norm="ortho")
-    x = x.index_select(-2, _shift_index(H, torch.arange(rows.start, rows.stop, device=dev), False))
+    # readout direction: the cropped rows, on the acquired columns only
+    x = ifft_readout(kspace.index_select(-1, sampled_cols), rows)
     # phase-encode direction: scatter into ifftshifted column positions, 1-D ifft, gather crop
     full = x.new_zeros((*x.shape[:-1], W))
-    full.index_copy_(-1, _shift_index(W, sampled_cols, inverse=False), x)
+    full.index_copy_(-1, shift_index(W, sampled_cols, inverse=False), x)
     image = torch.fft.ifft(full, dim=-1, norm="ortho")
     image = image.index_select(
-        -1, _shift_index(W, torch.arange(cols.start, cols.stop, device=dev), False)
+        -1, shift_index(W, torch.arange(cols.start, cols.stop, device=dev), False)
     )
     if multicoil:
         return rss(image, dim=-3)

@@ -97,6 +97,23 @@ def test_is_a_varnet():
     assert isinstance(VarNetConfig(**SMALL).build(), VarNet)
 
 
+def test_gated_varnet_starts_as_zero_filled_and_learns_its_gates():
+    from mrirecon.fft import ifft2c, rss
+
+    k, mask, _ = _real_slice()
+    k = k[..., 64:192, :] / k.abs().max()
+    torch.manual_seed(2)
+    net = VarNetConfig(**{**SMALL, "gated": True}).build()
+    out = net(k, mask, crop=(96, 96))
+    zero_filled = rss(ifft2c(k).abs(), dim=1)[:, 16:112, 80:176]
+    torch.testing.assert_close(out, zero_filled, rtol=1e-5, atol=1e-6 * float(out.detach().max()))
+    out.square().mean().backward()
+    gates = [c.gate.grad for c in net.cascades]
+    assert all(g is not None and float(g.abs()) > 0 for g in gates)  # the gates train
+    with pytest.raises(RuntimeError, match="gate"):  # not a fastMRI layout any more
+        VarNetConfig(**SMALL).build().load_state_dict(net.state_dict(), strict=True)
+
+
 def test_cascade_with_zero_regulariser_keeps_the_measured_lines():
     from mrirecon.models.varnet import VarNetBlock
 

@@ -156,12 +156,17 @@ class VarNetBlock(nn.Module):
 
     Args:
         model: the regulariser, (N, 1, H, W) complex -> (N, 1, H, W) complex.
+        gated: scale the regulariser term by a learned gate that starts at 0 (ReZero,
+            Bachlechner et al. 2020), so an untrained cascade only enforces data
+            consistency.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, gated: bool = False) -> None:
         super().__init__()
         self.model = model
         self.dc_weight = nn.Parameter(torch.ones(1))
+        # Registered only when gated, so fastMRI state_dicts load strictly otherwise.
+        self.gate = nn.Parameter(torch.zeros(1)) if gated else None
 
     def forward(
         self,
@@ -174,6 +179,8 @@ class VarNetBlock(nn.Module):
         soft_dc = torch.where(mask, current - ref, torch.zeros_like(current)) * self.dc_weight
         reduced = (ifft2c(current) * sens.conj()).sum(dim=1, keepdim=True)
         model_term = fft2c(self.model(reduced) * sens)
+        if self.gate is not None:
+            model_term = model_term * self.gate
         return current - soft_dc - model_term
 
 
@@ -190,6 +197,9 @@ class VarNet(nn.Module):
         mask_center: estimate sensitivities from the centre columns only.
         checkpointing: recompute the sensitivity network and each cascade in the
             backward pass (activation memory of one of them instead of all).
+        gated: each cascade's regulariser term is scaled by a learned gate that starts
+            at 0, so the untrained network returns the zero-filled RSS image ("do no
+            harm", like the residual U-Net) and learns only corrections to it.
     """
 
     def __init__(
@@ -204,13 +214,14 @@ class VarNet(nn.Module):
         sens_num_groups: int = 4,
         mask_center: bool = True,
         checkpointing: bool = False,
+        gated: bool = False,
     ) -> None:
         super().__init__()
         self.checkpointing = checkpointing
         self.sens_net = SensitivityModel(sens_chans, sens_pools, mask_center, norm, sens_num_groups)
         self.cascades = nn.ModuleList(
             [
-                VarNetBlock(NormUnet(chans, pools, norm=norm, num_groups=num_groups))
+                VarNetBlock(NormUnet(chans, pools, norm=norm, num_groups=num_groups), gated)
                 for _ in range(num_cascades)
             ]
         )
@@ -279,6 +290,7 @@ class VarNetConfig:
     sens_num_groups: int = 4
     mask_center: bool = True
     checkpointing: bool = False
+    gated: bool = False
 
     def __post_init__(self) -> None:
         if self.kind != "varnet":

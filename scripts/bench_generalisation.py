@@ -44,7 +44,7 @@ from mrirecon.data.assets import asset_path
 from mrirecon.data.masks import MaskSpec
 from mrirecon.evaluate import VolumeScore, evaluate_folders
 from mrirecon.fft import fft2c_np
-from mrirecon.methods import CSSpec, MethodSpec, UnetSpec, ZeroFilledSpec
+from mrirecon.methods import CheckpointSpec, CSSpec, MethodSpec, UnetSpec, ZeroFilledSpec
 from mrirecon.models.registry import shipped_models
 from mrirecon.reconstruct import ReconJob, reconstruct_folder
 from mrirecon.synth.fields import coil_maps, coil_noise, phase_fields
@@ -227,7 +227,7 @@ def table(
                 f"{np.mean([results[(m.key, acc, s)].psnr for s in rows]):.2f}" for m in methods
             ]
             lines.append(f"| **mean** | {acc:g}x | " + " | ".join(ssim + psnr) + " |")
-    models = [m for m in methods if isinstance(m.spec, UnetSpec)]
+    models = [m for m in methods if isinstance(m.spec, CheckpointSpec)]
     if models and methods[0].key == "zf":
         lines.append("")
         for m in models:

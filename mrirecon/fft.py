@@ -1,8 +1,8 @@
 """Centred orthonormal FFTs, root-sum-of-squares and centre crops.
 
-All functions act on the last two dimensions (:func:`ifft_readout` on the readout only) and accept any number of leading
-dimensions. Complex data is a native complex tensor (``torch.complex64``), never
-a trailing real/imaginary axis.
+All functions act on the last two dimensions (:func:`ifft_readout` on the readout only)
+and accept any number of leading dimensions. Complex data is a native complex tensor
+(``torch.complex64``), never a trailing real/imaginary axis.
 """
 
 from __future__ import annotations

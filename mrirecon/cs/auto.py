@@ -204,7 +204,7 @@ def _fold_errors(
         )  # fmt: skip
         pred = sense_forward(res.image, mm, train.new_ones(w))[..., held_t]
         diff = pred - kk[..., held_t]  # (reps * n, C, H, held)
-        if rows != slice(0, h):
+        if rows != slice(0, h):  # all rows: the orthonormal FFT keeps the sum (Parseval)
             diff = ifft_readout(diff, rows)  # the error in the output's rows
         col_err = diff.abs().square().sum(dim=(1, 2))  # (reps * n, held)
         errors += (col_err @ weight).reshape(reps, n).sum(dim=1).tolist()

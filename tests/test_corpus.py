@@ -56,15 +56,19 @@ def test_streamed_slice_is_a_pure_function_of_seed_epoch_index():
 
 
 @pytest.mark.parametrize("singlecoil_prob", [0.0, 1.0])
-def test_targets_are_fastmri_targets_of_the_stored_kspace(singlecoil_prob):
-    config = replace(SMALL, singlecoil_prob=singlecoil_prob, pad_prob=0.5)
+@pytest.mark.parametrize("oversample_prob", [1.0, 0.0])
+def test_targets_are_fastmri_targets_of_the_stored_kspace(singlecoil_prob, oversample_prob):
+    config = replace(
+        SMALL, singlecoil_prob=singlecoil_prob, pad_prob=0.5, oversample_prob=oversample_prob
+    )
     for index in range(6):
         vol = corpus_volume(config, 3, index)
         multicoil = vol.kspace.ndim == 4
         assert multicoil == (singlecoil_prob == 0.0)
         S, H, W = vol.kspace.shape[0], vol.kspace.shape[-2], vol.kspace.shape[-1]
         h, w = vol.params["recon"]
-        assert vol.target.shape == (S, h, w) and H == 2 * h and W >= w
+        assert vol.target.shape == (S, h, w) and W >= w
+        assert H == (2 * h if oversample_prob == 1.0 else h)
         images = center_crop(ifft2c_np(vol.kspace.astype(np.complex128)), (h, w))
         ref = np.sqrt((np.abs(images) ** 2).sum(axis=1)) if multicoil else np.abs(images)
         np.testing.assert_allclose(vol.target, ref, rtol=1e-4, atol=1e-5 * ref.max())
@@ -86,6 +90,21 @@ def test_draws_cover_the_randomised_domain():
     assert 1 in coils and max(coils) > 6
     noise = [p["noise_rel"] for p in params]
     assert min(noise) >= 0 and max(noise) <= 0.05
+
+
+def test_readout_oversampling_is_drawn_per_volume_and_unoversampled_objects_fill_the_fov():
+    config = replace(SMALL, slices=1, oversample_prob=0.5, singlecoil_prob=1.0)
+    vols = [corpus_volume(config, 11, i) for i in range(16)]
+    rows = [v.kspace.shape[-2] / v.params["recon"][0] for v in vols]
+    assert set(rows) == {1.0, 2.0}
+    # Without oversampling the image is not faded towards the readout edges: some objects
+    # reach the first and last rows of the field of view, as in real exported raw data.
+    edge = [
+        v.target[0, [0, -1]].max() / v.target.max()
+        for v, r in zip(vols, rows, strict=True)
+        if r == 1.0
+    ]
+    assert max(edge) > 0.2
 
 
 def test_every_source_draws_and_stripped_heads_have_exact_zero_background():
@@ -152,6 +171,8 @@ def test_config_errors_name_the_option():
         CorpusConfig(nonmri_fraction=1.5)
     with pytest.raises(ConfigError, match="'matrix'"):
         CorpusConfig(matrix=(256, 96))
+    with pytest.raises(ConfigError, match="'oversample_prob'"):
+        CorpusConfig(oversample_prob=1.5)
 
 
 def test_streaming_dataset_feeds_the_unet_transform_unchanged():
@@ -176,7 +197,7 @@ def test_cli_corpus_files_pass_data_check_and_fastmri_parity(tmp_path, capsys):
 
     out = tmp_path / "corpus"
     args = ["data", "synth", "--corpus", "3", "--out", str(out), "--seed", "4"]
-    assert main([*args, "--slices", "2", "--matrix", "32", "64"]) == 0
+    assert main([*args, "--slices", "2", "--matrix", "32", "64", "--oversample-prob", "0.5"]) == 0
     assert "wrote 3 corpus volume(s)" in capsys.readouterr().out
     assert main(["data", "check", str(out)]) == 0
     assert "3 usable, 0 unusable" in capsys.readouterr().out
@@ -186,7 +207,7 @@ def test_cli_corpus_files_pass_data_check_and_fastmri_parity(tmp_path, capsys):
 
     # fastMRI reads one kind per folder: a multi-coil-only corpus for its parity check.
     mc = tmp_path / "mc"
-    write_corpus(mc, replace(SMALL, singlecoil_prob=0.0), 2, seed=9)
+    write_corpus(mc, replace(SMALL, singlecoil_prob=0.0, oversample_prob=0.5), 2, seed=10)
     ref_ds = fm_data.SliceDataset(
         root=mc,
         challenge="multicoil",
@@ -210,6 +231,9 @@ def test_cli_corpus_rejects_bad_options(tmp_path):
         write_corpus(tmp_path / "x", SMALL, 0)
     assert main(["data", "synth", "--corpus", "1", "--demo", "--out", str(tmp_path)]) == 1
     assert main(["data", "synth", "--matrix", "32", "64", "--out", str(tmp_path)]) == 1
+    assert main(["data", "synth", "--oversample-prob", "0.5", "--out", str(tmp_path)]) == 1
+    bad = ["data", "synth", "--corpus", "1", "--oversample-prob", "2", "--out", str(tmp_path)]
+    assert main(bad) == 1
 
 
 def test_fast_paths_match_their_exact_definitions():

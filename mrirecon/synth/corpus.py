@@ -5,8 +5,9 @@ its index (and the epoch when streamed), so the same key gives bit-identical k-s
 process, worker or order. A draw:
 
 1. picks a recon matrix (h, w), each side log-uniform in ``matrix`` with a bounded aspect
-   ratio, a k-space of H = 2h rows (fastMRI's 2x readout oversampling) and W = w or w plus
-   phase-oversampling columns;
+   ratio, a k-space of H = 2h rows (fastMRI's 2x readout oversampling; for
+   ``1 - oversample_prob`` of draws H = h, as in raw data exported with the oversampling
+   removed) and W = w or w plus phase-oversampling columns;
 2. draws a magnitude image from a source (:mod:`mrirecon.synth.sources`): MNI ICBM152 or
    Colin 27 anatomy with random contrast, with or without skull (skull-stripped: exactly
    zero outside the brain), or, for ``nonmri_fraction`` of draws, natural images or
@@ -83,6 +84,10 @@ class CorpusConfig:
         noise: k-space noise std relative to the image peak (log-uniform).
         pad_prob: probability of zero-padded phase-encode edges.
         wrap_prob: probability of a strong B0-like phase that wraps.
+        oversample_prob: probability of fastMRI's 2x readout oversampling (H = 2h rows);
+            otherwise H = h and the object may fill the whole field of view, as in raw
+            data exported with the oversampling removed. At 1 (the default) no draw is
+            spent on it, so the corpus is the same as before the option existed.
         prefix: file-name prefix.
     """
 
@@ -97,6 +102,7 @@ class CorpusConfig:
     noise: tuple[float, float] = (0.002, 0.05)
     pad_prob: float = 0.3
     wrap_prob: float = 0.3
+    oversample_prob: float = 1.0
     prefix: str = "corpus"
 
     def __post_init__(self) -> None:
@@ -119,6 +125,7 @@ class CorpusConfig:
             "noiseless_prob",
             "pad_prob",
             "wrap_prob",
+            "oversample_prob",
         ):
             checks.append((0.0 <= getattr(self, name) <= 1.0, name, "must be in [0, 1]"))
         for ok, name, why in checks:
@@ -176,11 +183,13 @@ def _coil_maps(shape, recon, ncoil: int, offsets, rng, layout: str) -> np.ndarra
 
 def _draw(config: CorpusConfig, rng: np.random.RandomState, slices: int, name: str) -> SynthVolume:
     h, w = _matrix(config, rng)
-    H = 2 * h
+    oversampled = config.oversample_prob >= 1.0 or rng.uniform() < config.oversample_prob
+    H = 2 * h if oversampled else h
     W = kspace_size_for((h, w))[1] if rng.uniform() < 0.5 else w
     recon = (h, w)
     # The image is drawn on the central Hw rows only: the rest of the 2x oversampled
-    # readout is empty (the object fits), which saves a third of the work.
+    # readout is empty (the object fits), which saves a third of the work. Without
+    # oversampling the work grid is the whole field of view (Hw = H = h).
     Hw = min(H, 8 * int(np.ceil(1.3 * h / 8)))
     u = rng.uniform()
     if u < config.nonmri_fraction:
@@ -190,8 +199,10 @@ def _draw(config: CorpusConfig, rng: np.random.RandomState, slices: int, name: s
     mag, params = draw_source(source, rng, (slices, Hw, W), recon, config.skull_prob)
     yy = (np.arange(Hw, dtype=np.float32) - Hw // 2)[:, None] / (h / 2)
     xx = (np.arange(W, dtype=np.float32) - W // 2)[None, :] / (w / 2)
-    # Fade out the rows near the work grid's edge (only a zoomed-in head reaches them).
-    edge = np.clip((Hw / h - np.abs(yy)) / 0.1, 0.0, 1.0)
+    # Fade out the rows near the work grid's edge (only a zoomed-in head reaches them),
+    # which lies inside an oversampled field of view; without oversampling that edge is
+    # the field of view's own, where a real image simply ends.
+    edge = np.clip((Hw / h - np.abs(yy)) / 0.1, 0.0, 1.0) if Hw < H else np.float32(1.0)
     bias = sf.bias_field(yy, xx, rng).astype(np.float32) * edge
     wrap = bool(rng.uniform() < config.wrap_prob)
     phase = _phase((Hw, W), recon, slices, rng, wrap)

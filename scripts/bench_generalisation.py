@@ -1,9 +1,9 @@
 """Generalisation benchmark: every method on real scans that no training corpus may use.
 
-Scores zero-filled, CS, the pretrained U-Net (``pretrained:unet-generalist`` when it ships,
-or ``--checkpoint``) and optionally a demo-trained model (``--demo``) at 4x and 8x, with
-fastMRI-seeded random masks (fastMRI's centre fraction 0.32 / acceleration), on held-out
-real scans:
+Scores zero-filled, CS, every shipped pretrained model (``pretrained:unet-generalist``
+first; or the ``--checkpoint`` models instead) and optionally a demo-trained model
+(``--demo``) at 4x and 8x, with fastMRI-seeded random masks (fastMRI's centre fraction
+0.32 / acceleration), on held-out real scans:
 
 - ``tugraz_t2``: the TU Graz in-vivo T2 brain, 4 coils, real k-space (package asset);
 - ``twix_phantom``: the Siemens GRE phantom, 2 coils, real k-space (package asset);
@@ -255,8 +255,9 @@ def methods_from(args: argparse.Namespace) -> list[Method]:
     if not args.no_cs:
         methods.append(Method("cs", "CS", CSSpec()))
     checkpoints = list(args.checkpoint)
-    if not checkpoints and any(m.name == GENERALIST for m in shipped_models()):
-        checkpoints = [f"pretrained:{GENERALIST}"]
+    if not checkpoints:  # every shipped model, the generalist U-Net first
+        names = sorted((m.name for m in shipped_models()), key=lambda n: (n != GENERALIST, n))
+        checkpoints = [f"pretrained:{n}" for n in names]
     for i, checkpoint in enumerate(checkpoints):
         kind = checkpoint_kind(checkpoint)
         label = method_label(kind)
@@ -273,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--checkpoint",
         nargs="+",
         default=[],
-        help="models to score, U-Net or VarNet (default: pretrained:unet-generalist)",
+        help="models to score, U-Net or VarNet (default: every shipped pretrained model)",
     )
     p.add_argument("--demo", help="a demo-trained model to score too")
     p.add_argument("--accelerations", type=float, nargs="+", default=[4.0, 8.0])

@@ -118,3 +118,29 @@ def test_untrained_residual_model_does_no_harm_in_the_table(tmp_path: Path):
     assert "| tugraz_t2 | 4x | 0.6910 | 0.6910 | 25.44 | 25.44 |" in text
     assert "| **mean** | 8x |" in text
     assert "do no harm, U-Net 4x: min SSIM - ZF = " in text and "below -0.01" not in text
+
+
+def test_default_columns_are_every_shipped_model_generalist_first(tmp_path, monkeypatch):
+    """Without --checkpoint the table scores every shipped model, each by its own kind."""
+    from argparse import Namespace
+
+    from mrirecon.models.registry import ROOT_ENV
+    from tests.recon_utils import tiny_checkpoint
+    from tests.test_models_cli import CARD
+
+    root = tmp_path / "registry"
+    tiny_varnet = {"kind": "varnet", "num_cascades": 1, "chans": 4, "pools": 1,
+                   "sens_chans": 4, "sens_pools": 1, "num_groups": 2, "sens_num_groups": 2}  # fmt: skip
+    for name, model in (("a-varnet", tiny_varnet), (bench.GENERALIST, None)):
+        tiny_checkpoint(root / f"{name}.pt", model=model)
+        (root / f"{name}.md").write_text(CARD.format(name=name))
+    monkeypatch.setenv(ROOT_ENV, str(root))
+    args = Namespace(checkpoint=[], no_cs=True, demo=None)
+    methods = bench.methods_from(args)
+    assert [(m.key, m.label) for m in methods] == [
+        ("zf", "ZF"), ("model", "U-Net"), ("model2", "E2E-VarNet")
+    ]  # fmt: skip
+    assert [(m.spec.kind, str(m.spec.checkpoint)) for m in methods[1:]] == [
+        ("unet", f"pretrained:{bench.GENERALIST}"),
+        ("varnet", "pretrained:a-varnet"),
+    ]

@@ -107,6 +107,24 @@ def test_readout_oversampling_is_drawn_per_volume_and_unoversampled_objects_fill
     assert max(edge) > 0.2
 
 
+def test_magnitude_noise_draws_keep_rician_noise_in_the_target_and_none_in_kspace():
+    config = replace(SMALL, slices=1, magnitude_noise_prob=0.5, singlecoil_prob=0.5)
+    vols = [corpus_volume(config, 13, i) for i in range(16)]
+    magnitude = [v for v in vols if "magnitude_noise_rel" in v.params]
+    assert 0 < len(magnitude) < len(vols)
+    for v in magnitude:
+        rel = v.params["magnitude_noise_rel"]
+        lo, hi = config.noise
+        assert v.params["noise_rel"] == 0.0 and lo <= rel <= hi
+        # The noise floor covers the whole target, brain-stripped background included:
+        # no pixel of a noisy magnitude image is exactly zero.
+        assert (v.target > 0).all()
+    # Without the option the same draw stream gives noise-free stripped backgrounds and
+    # k-space noise only.
+    for v in (corpus_volume(SMALL, 13, i) for i in range(8)):
+        assert "magnitude_noise_rel" not in v.params
+
+
 def test_every_source_draws_and_stripped_heads_have_exact_zero_background():
     rng = np.random.RandomState(0)
     for name in sources.SOURCES:
@@ -173,6 +191,8 @@ def test_config_errors_name_the_option():
         CorpusConfig(matrix=(256, 96))
     with pytest.raises(ConfigError, match="'oversample_prob'"):
         CorpusConfig(oversample_prob=1.5)
+    with pytest.raises(ConfigError, match="'magnitude_noise_prob'"):
+        CorpusConfig(magnitude_noise_prob=-0.1)
 
 
 def test_streaming_dataset_feeds_the_unet_transform_unchanged():
@@ -207,7 +227,8 @@ def test_cli_corpus_files_pass_data_check_and_fastmri_parity(tmp_path, capsys):
 
     # fastMRI reads one kind per folder: a multi-coil-only corpus for its parity check.
     mc = tmp_path / "mc"
-    write_corpus(mc, replace(SMALL, singlecoil_prob=0.0, oversample_prob=0.5), 2, seed=10)
+    mixed = replace(SMALL, singlecoil_prob=0.0, oversample_prob=0.5, magnitude_noise_prob=0.5)
+    write_corpus(mc, mixed, 2, seed=10)
     ref_ds = fm_data.SliceDataset(
         root=mc,
         challenge="multicoil",
@@ -232,8 +253,12 @@ def test_cli_corpus_rejects_bad_options(tmp_path):
     assert main(["data", "synth", "--corpus", "1", "--demo", "--out", str(tmp_path)]) == 1
     assert main(["data", "synth", "--matrix", "32", "64", "--out", str(tmp_path)]) == 1
     assert main(["data", "synth", "--oversample-prob", "0.5", "--out", str(tmp_path)]) == 1
+    assert main(["data", "synth", "--magnitude-noise-prob", "0.5", "--out", str(tmp_path)]) == 1
     bad = ["data", "synth", "--corpus", "1", "--oversample-prob", "2", "--out", str(tmp_path)]
     assert main(bad) == 1
+    bad = ["data", "synth", "--corpus", "1", "--magnitude-noise-prob", "x", "--out", str(tmp_path)]
+    with pytest.raises(SystemExit):
+        main(bad)
 
 
 def test_fast_paths_match_their_exact_definitions():

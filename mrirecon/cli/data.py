@@ -56,6 +56,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="--corpus: share of volumes with fastMRI's 2x readout oversampling (default 1; "
         "the others have none, as raw data exported with it removed)",
     )
+    s.add_argument(
+        "--magnitude-noise-prob",
+        type=float,
+        default=None,
+        metavar="P",
+        help="--corpus: share of volumes whose noise is Rician noise in the magnitude image "
+        "(k-space simulated from noisy magnitude images; default 0)",
+    )
     s.add_argument("--single", type=int, default=4, help="number of single-coil volumes")
     s.add_argument("--multi", type=int, default=4, help="number of multi-coil volumes")
     s.add_argument("--slices", type=int, default=None, help="slices per volume")
@@ -109,8 +117,11 @@ def run_synth(args: argparse.Namespace) -> int:
 
     if args.corpus is not None:
         return _run_corpus(args)
-    if args.matrix is not None or args.oversample_prob is not None:
-        raise ConfigError("--matrix and --oversample-prob apply only to --corpus")
+    corpus_only = (args.matrix, args.oversample_prob, args.magnitude_noise_prob)
+    if any(value is not None for value in corpus_only):
+        raise ConfigError(
+            "--matrix, --oversample-prob and --magnitude-noise-prob apply only to --corpus"
+        )
     args.slices_given = args.slices is not None
     if args.slices is None:
         args.slices = 8
@@ -147,6 +158,8 @@ def _run_corpus(args: argparse.Namespace) -> int:
         kwargs["matrix"] = tuple(args.matrix)
     if args.oversample_prob is not None:
         kwargs["oversample_prob"] = args.oversample_prob
+    if args.magnitude_noise_prob is not None:
+        kwargs["magnitude_noise_prob"] = args.magnitude_noise_prob
     paths = write_corpus(args.out, CorpusConfig(**kwargs), args.corpus, seed=args.seed)
     size = sum(p.stat().st_size for p in paths)
     print(f"wrote {len(paths)} corpus volume(s) to {args.out} ({size / 2**20:.1f} MiB)")

@@ -18,7 +18,9 @@ process, worker or order. A draw:
    random layouts) or keeps one coil (``singlecoil_prob``, ESC target);
 5. adds complex Gaussian k-space noise with a random inter-coil correlation, its std
    log-uniform in ``noise`` relative to the image peak (some skull-stripped draws are
-   noiseless), and zero-pads phase-encode edges for ``pad_prob`` of draws;
+   noiseless), and zero-pads phase-encode edges for ``pad_prob`` of draws; for
+   ``magnitude_noise_prob`` of draws the noise is instead Rician noise in the magnitude
+   image (before phase and coils), as in k-space simulated from noisy magnitude images;
 6. computes the target from the stored k-space as fastMRI does (ESC or RSS at the recon
    size) and the ISMRMRD header that describes the sizes and padding.
 
@@ -88,6 +90,10 @@ class CorpusConfig:
             otherwise H = h and the object may fill the whole field of view, as in raw
             data exported with the oversampling removed. At 1 (the default) no draw is
             spent on it, so the corpus is the same as before the option existed.
+        magnitude_noise_prob: probability that the noise is Rician noise in the magnitude
+            image, before phase and coils, with no k-space noise: k-space simulated from a
+            noisy magnitude image, whose target keeps the noise and its background floor.
+            At 0 (the default) no draw is spent on it.
         prefix: file-name prefix.
     """
 
@@ -103,6 +109,7 @@ class CorpusConfig:
     pad_prob: float = 0.3
     wrap_prob: float = 0.3
     oversample_prob: float = 1.0
+    magnitude_noise_prob: float = 0.0
     prefix: str = "corpus"
 
     def __post_init__(self) -> None:
@@ -126,6 +133,7 @@ class CorpusConfig:
             "pad_prob",
             "wrap_prob",
             "oversample_prob",
+            "magnitude_noise_prob",
         ):
             checks.append((0.0 <= getattr(self, name) <= 1.0, name, "must be in [0, 1]"))
         for ok, name, why in checks:
@@ -158,6 +166,14 @@ def _phase(shape, recon, slices: int, rng: np.random.RandomState, wrap: bool) ->
         base = base + rng.uniform(2.0, 6.0) * np.pi * smooth_field(shape, recon, rng, 1)
     t = rng.uniform(0.0, 0.3) * (np.arange(slices) - (slices - 1) / 2.0)
     return base + amp * (np.cos(t)[:, None, None] * f1 + np.sin(t)[:, None, None] * f2)
+
+
+def _rician(mag: np.ndarray, rel: float, rng: np.random.RandomState) -> np.ndarray:
+    """|mag + n|, n complex Gaussian with std ``rel`` times the peak of each slice: the
+    noise of a magnitude image, with its Rayleigh floor where the object is absent."""
+    sigma = rel * mag.reshape(mag.shape[0], -1).max(axis=1)[:, None, None]
+    noise = rng.standard_normal((2, *mag.shape)).astype(np.float32) * sigma
+    return np.abs((mag + noise[0]) + 1j * noise[1]).astype(np.float32)
 
 
 def _upsample2(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -204,6 +220,11 @@ def _draw(config: CorpusConfig, rng: np.random.RandomState, slices: int, name: s
     # the field of view's own, where a real image simply ends.
     edge = np.clip((Hw / h - np.abs(yy)) / 0.1, 0.0, 1.0) if Hw < H else np.float32(1.0)
     bias = sf.bias_field(yy, xx, rng).astype(np.float32) * edge
+    magnitude_noise = 0.0
+    if config.magnitude_noise_prob > 0 and rng.uniform() < config.magnitude_noise_prob:
+        magnitude_noise = _loguniform(rng, *config.noise)
+        mag = _rician(mag * bias, magnitude_noise, rng)
+        bias = np.float32(1.0)
     wrap = bool(rng.uniform() < config.wrap_prob)
     phase = _phase((Hw, W), recon, slices, rng, wrap)
     image = (mag * bias) * np.exp(1j * phase).astype(np.complex64)
@@ -221,7 +242,7 @@ def _draw(config: CorpusConfig, rng: np.random.RandomState, slices: int, name: s
     scale = _loguniform(rng, 1e-5, 1e-2)
     noiseless = not params["skull"] and source in ("mni152", "colin27")
     noiseless = noiseless and rng.uniform() < config.noiseless_prob
-    rel_noise = 0.0 if noiseless else _loguniform(rng, *config.noise)
+    rel_noise = 0.0 if noiseless or magnitude_noise else _loguniform(rng, *config.noise)
     kspace = fft2c_rows(image, H)
     kspace *= np.float32(scale)
     if rel_noise > 0:
@@ -235,6 +256,8 @@ def _draw(config: CorpusConfig, rng: np.random.RandomState, slices: int, name: s
         recon=[h, w], kspace=[H, W], scale=scale, noise_rel=rel_noise, padding=list(pad),
         phase_wrap=wrap, pixel_mm=pixel, slice_spacing_mm=slice_mm,
     )  # fmt: skip
+    if magnitude_noise:
+        params.update(magnitude_noise_rel=magnitude_noise)
     header = ismrmrd_header((H, W), recon, slices, ncoil, pad, pixel, slice_mm)
     attrs = {
         "acquisition": f"CORPUS_{params['source'].upper()}",

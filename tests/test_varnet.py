@@ -114,6 +114,46 @@ def test_gated_varnet_starts_as_zero_filled_and_learns_its_gates():
         VarNetConfig(**SMALL).build().load_state_dict(net.state_dict(), strict=True)
 
 
+def test_output_gate_starts_open_learns_and_can_zero_a_background():
+    from mrirecon.models.varnet import OutputGate
+
+    k, mask, _ = _real_slice()
+    k = k[..., 64:192, :] / k.abs().max()
+    torch.manual_seed(3)
+    plain = VarNetConfig(**SMALL).build()
+    torch.manual_seed(3)
+    net = VarNetConfig(**{**SMALL, "output_gate": True}).build()
+    out = net(k, mask, crop=(96, 96))
+    with torch.no_grad():
+        ref = plain(k, mask, crop=(96, 96))
+    # Untrained, the gate is exactly 1: the plain VarNet's output.
+    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-8)
+    out.square().mean().backward()
+    assert float(net.output_gate.layers[-1].weight.grad.abs().max()) > 0  # it trains
+    with pytest.raises(RuntimeError, match="output_gate"):  # fastMRI layout only when off
+        plain.load_state_dict(net.state_dict(), strict=True)
+    # Trained to zero the faint pixels of the real image (a background floor) and keep the
+    # rest, a gate learns to: it sees the magnitude it multiplies.
+    image = ref.detach()
+    faint = image < 0.5 * image.median()
+    target = torch.where(faint, torch.zeros_like(image), image)
+    torch.manual_seed(0)
+    gate = OutputGate()
+    opt = torch.optim.Adam(gate.parameters(), lr=1e-2)
+    for _ in range(200):
+        opt.zero_grad()
+        err = (gate(image, image) - target).abs()
+        loss = err[faint].mean() + err[~faint].mean()  # both regions weigh the same
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        got = gate(image, image)
+    assert float(got[faint].mean()) < 0.05 * float(image[faint].mean())
+    assert float((got == 0)[faint].float().mean()) > 0.5  # exact zeros, as a target's
+    kept = ~faint
+    assert float((got[kept] - image[kept]).abs().mean()) < 0.1 * float(image[kept].mean())
+
+
 def test_cascade_with_zero_regulariser_keeps_the_measured_lines():
     from mrirecon.models.varnet import VarNetBlock
 

@@ -93,3 +93,27 @@ def test_compare_reports_every_learned_checkpoint(trained, tmp_path, capsys):
     assert main(["compare", "--data", str(root / "val"), "--out", str(tmp_path / "r2"),
                  "--methods", "zero-filled", "--checkpoint", str(unet)]) == 1  # fmt: skip
     assert "more checkpoints than learned methods" in capsys.readouterr().err
+
+
+def test_init_can_add_the_output_gate_to_a_trained_varnet(trained, tmp_path, capsys):
+    root, code = trained
+    assert code == 0
+    base = ["train", "--config", str(root / "varnet.yaml"), "--data-root", str(root / "train"),
+            "--val-root", str(root / "val"), "--init", str(root / "run" / "last.pt"),
+            "--set", "run.epochs=1", "--set", "optim.lr=1e-9", "--set", "sched.name=none"]  # fmt: skip
+    capsys.readouterr()
+    assert main([*base, "--out", str(tmp_path / "gated"), "--set", "model.output_gate=true"]) == 0
+    assert "output_gate added, freshly initialised" in capsys.readouterr().err
+    given = load_checkpoint(root / "run" / "last.pt").model
+    tuned = load_checkpoint(tmp_path / "gated" / "last.pt")
+    assert tuned.config.model.output_gate
+    new = [key for key in tuned.model if key not in given]
+    assert new and all(key.startswith("output_gate.") for key in new)
+    for key, value in given.items():  # every other weight came from --init
+        torch.testing.assert_close(tuned.model[key].float(), value.float(), atol=1e-6, rtol=0)
+    assert float(tuned.model["output_gate.layers.4.bias"].abs()) < 1e-6  # starts at 0
+    # Anything else that differs is still refused, in one line naming the checkpoint.
+    capsys.readouterr()
+    assert main([*base, "--out", str(tmp_path / "other"), "--set", "model.chans=8"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "chans" in err and "Traceback" not in err

@@ -203,8 +203,9 @@ def _prepare(
         torch.manual_seed(cfg.run.seed)  # identical initial weights on every rank
         net = cfg.model.build()
     if start_weights is not None:
-        load_state_strict(net, start_weights, init)
-        _say(rt, f"initial weights from --init {init}")
+        load_state_strict(net, start_weights.complete(net.state_dict()), init)
+        added = "".join(f"; {name} added, freshly initialised" for name in start_weights.added)
+        _say(rt, f"initial weights from --init {init}{added}")
     fmt = torch.channels_last if rt.channels_last else torch.contiguous_format
     net = net.to(rt.device, memory_format=fmt)
     optimizer = build_optimizer(net.parameters(), cfg.optim)

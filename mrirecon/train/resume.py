@@ -24,7 +24,14 @@ from mrirecon.train.config import (
     train_config_to_dict,
 )
 
-__all__ = ["RESUME_MUTABLE", "ResumePlan", "resume_config", "init_weights"]
+__all__ = [
+    "INIT_ADDABLE",
+    "RESUME_MUTABLE",
+    "InitWeights",
+    "ResumePlan",
+    "resume_config",
+    "init_weights",
+]
 
 # Keys that may differ between a run's stored config and a resume request.
 RESUME_MUTABLE = frozenset(
@@ -91,8 +98,28 @@ def resume_config(
     )
 
 
-def init_weights(cfg: TrainConfig, init: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+# Model options that add a module and may be switched on at ``--init``: the new module
+# starts from its own initialisation, every other weight comes from the checkpoint.
+INIT_ADDABLE = frozenset({"output_gate"})
+
+
+class InitWeights(NamedTuple):
+    """The ``--init`` weights and the prefixes of modules the config adds to them."""
+
+    state: dict[str, torch.Tensor]
+    added: tuple[str, ...]
+
+    def complete(self, fresh: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The weights with the added modules taken from ``fresh`` (a new model's)."""
+        extra = {k: v for k, v in fresh.items() if k.split(".")[0] in self.added}
+        return {**extra, **self.state}
+
+
+def init_weights(cfg: TrainConfig, init: str | os.PathLike[str]) -> InitWeights:
     """The weights of the ``--init`` checkpoint, checked against the config's model.
+
+    A model option in :data:`INIT_ADDABLE` that the checkpoint lacks (or has off) may be
+    on in the config: fine-tuning then adds that module, freshly initialised.
 
     Raises:
         CheckpointError: unreadable checkpoint, or a model (other than ``drop_prob``, a
@@ -100,14 +127,15 @@ def init_weights(cfg: TrainConfig, init: str | os.PathLike[str]) -> dict[str, to
     """
     ckpt = load_checkpoint(resolve_checkpoint(init))
     theirs, ours = asdict(ckpt.config.model), asdict(cfg.model)
+    added = tuple(k for k in sorted(INIT_ADDABLE) if ours.get(k) is True and not theirs.get(k))
     diff = [
-        f"{key} {theirs[key]!r} (config {ours[key]!r})"
+        f"{key} {theirs.get(key)!r} (config {ours[key]!r})"
         for key in ours
-        if key != "drop_prob" and theirs.get(key) != ours[key]
+        if key != "drop_prob" and key not in added and theirs.get(key) != ours[key]
     ]
     if diff:
         raise CheckpointError(
             f"--init {init}: its model does not match the config's: {', '.join(diff)}; "
             "set them with --set model.KEY=VALUE"
         )
-    return ckpt.model
+    return InitWeights(dict(ckpt.model), added)

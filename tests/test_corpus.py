@@ -108,13 +108,15 @@ def test_readout_oversampling_is_drawn_per_volume_and_unoversampled_objects_fill
 
 
 def test_magnitude_noise_draws_keep_rician_noise_in_the_target_and_none_in_kspace():
-    config = replace(SMALL, slices=1, magnitude_noise_prob=0.5, singlecoil_prob=0.5)
+    config = replace(
+        SMALL, slices=1, magnitude_noise_prob=0.5, singlecoil_prob=0.5, magnitude_noise=(0.05, 0.15)
+    )
     vols = [corpus_volume(config, 13, i) for i in range(16)]
     magnitude = [v for v in vols if "magnitude_noise_rel" in v.params]
     assert 0 < len(magnitude) < len(vols)
     for v in magnitude:
         rel = v.params["magnitude_noise_rel"]
-        lo, hi = config.noise
+        lo, hi = config.magnitude_noise
         assert v.params["noise_rel"] == 0.0 and lo <= rel <= hi
         # The noise floor covers the whole target, brain-stripped background included:
         # no pixel of a noisy magnitude image is exactly zero.
@@ -193,6 +195,8 @@ def test_config_errors_name_the_option():
         CorpusConfig(oversample_prob=1.5)
     with pytest.raises(ConfigError, match="'magnitude_noise_prob'"):
         CorpusConfig(magnitude_noise_prob=-0.1)
+    with pytest.raises(ConfigError, match="'magnitude_noise'"):
+        CorpusConfig(magnitude_noise=(0.2, 0.1))
 
 
 def test_streaming_dataset_feeds_the_unet_transform_unchanged():

@@ -94,6 +94,8 @@ class CorpusConfig:
             image, before phase and coils, with no k-space noise: k-space simulated from a
             noisy magnitude image, whose target keeps the noise and its background floor.
             At 0 (the default) no draw is spent on it.
+        magnitude_noise: that Rician noise's std relative to the slice peak (log-uniform);
+            magnitude images are often far noisier than raw k-space (diffusion, low field).
         prefix: file-name prefix.
     """
 
@@ -110,6 +112,7 @@ class CorpusConfig:
     wrap_prob: float = 0.3
     oversample_prob: float = 1.0
     magnitude_noise_prob: float = 0.0
+    magnitude_noise: tuple[float, float] = (0.002, 0.05)
     prefix: str = "corpus"
 
     def __post_init__(self) -> None:
@@ -123,6 +126,11 @@ class CorpusConfig:
             (self.max_aspect >= 1.0, "max_aspect", "must be >= 1"),
             (2 <= self.coils[0] <= self.coils[1] <= 64, "coils", "must be 2 <= low <= high <= 64"),
             (0 < self.noise[0] <= self.noise[1] < 1, "noise", "must be 0 < low <= high < 1"),
+            (
+                0 < self.magnitude_noise[0] <= self.magnitude_noise[1] < 1,
+                "magnitude_noise",
+                "must be 0 < low <= high < 1",
+            ),
             (self.prefix.isidentifier(), "prefix", "must be a plain name"),
         ]
         for name in (
@@ -222,7 +230,7 @@ def _draw(config: CorpusConfig, rng: np.random.RandomState, slices: int, name: s
     bias = sf.bias_field(yy, xx, rng).astype(np.float32) * edge
     magnitude_noise = 0.0
     if config.magnitude_noise_prob > 0 and rng.uniform() < config.magnitude_noise_prob:
-        magnitude_noise = _loguniform(rng, *config.noise)
+        magnitude_noise = _loguniform(rng, *config.magnitude_noise)
         mag = _rician(mag * bias, magnitude_noise, rng)
         bias = np.float32(1.0)
     wrap = bool(rng.uniform() < config.wrap_prob)

@@ -127,6 +127,52 @@ def test_magnitude_noise_draws_keep_rician_noise_in_the_target_and_none_in_kspac
         assert "magnitude_noise_rel" not in v.params
 
 
+def test_magnitude_noise_of_n_channels_follows_the_noncentral_chi_law_on_real_anatomy():
+    from math import gamma, sqrt
+
+    from mrirecon.synth.corpus import _magnitude_noise
+
+    # Real anatomy (skull-stripped Colin 27 / MNI draw): exactly zero outside the brain.
+    mag, _ = sources.draw_source("colin27", np.random.RandomState(3), (2, 192, 160), (96, 160), 0.0)
+    background, bright = mag == 0, mag > 0.6
+    assert background.mean() > 0.3 and bright.sum() > 500
+    rel = 0.04
+    for n in (1, 4, 16):
+        noisy = _magnitude_noise(mag, rel, n, np.random.RandomState(n))
+        sigma = rel * mag.reshape(2, -1).max(axis=1)[:, None, None]
+        z = noisy / sigma
+        # Background: chi with 2N degrees of freedom, mean sqrt(2) G(N + 1/2) / G(N).
+        chi_mean = sqrt(2) * gamma(n + 0.5) / gamma(n)
+        assert z[background].mean() == pytest.approx(chi_mean, rel=0.02)
+        assert z[background].var() == pytest.approx(2 * n - chi_mean**2, rel=0.05)
+        # High SNR: about sqrt(A^2 + (2N - 1) sigma^2), spread about one noise std.
+        expect = np.sqrt((mag / sigma) ** 2 + 2 * n - 1)
+        assert (z - expect)[bright].mean() == pytest.approx(0.0, abs=0.1)
+        assert (z - expect)[bright].std() == pytest.approx(1.0, rel=0.1)
+    # One channel is the Rician draw, value for value: |mag + n| with the same normals.
+    rician = _magnitude_noise(mag, rel, 1, np.random.RandomState(9))
+    normals = np.random.RandomState(9).standard_normal((2, *mag.shape)).astype(np.float32)
+    normals *= rel * mag.reshape(2, -1).max(axis=1)[:, None, None]
+    assert np.array_equal(rician, np.abs(mag + normals[0] + 1j * normals[1]).astype(np.float32))
+
+
+def test_magnitude_coils_draws_record_their_channels_and_raise_the_target_floor():
+    base = replace(SMALL, slices=1, singlecoil_prob=1.0, magnitude_noise_prob=1.0)
+    many = replace(base, magnitude_coils=(8, 16))
+    floors = {}
+    for name, config in (("rician", base), ("chi", many)):
+        vols = [corpus_volume(config, 21, i) for i in range(6)]
+        channels = [v.params["magnitude_noise_channels"] for v in vols]
+        lo, hi = config.magnitude_coils
+        assert all(lo <= c <= hi for c in channels)
+        # The floor (1st percentile) relative to the noise std: Rayleigh vs chi-2N.
+        floors[name] = np.median(
+            [np.percentile(v.target, 1) / (v.params["magnitude_noise_rel"] * v.target.max())
+             for v in vols]
+        )  # fmt: skip
+    assert floors["rician"] < 0.5 < 2.0 < floors["chi"]
+
+
 def test_every_source_draws_and_stripped_heads_have_exact_zero_background():
     rng = np.random.RandomState(0)
     for name in sources.SOURCES:
@@ -197,6 +243,10 @@ def test_config_errors_name_the_option():
         CorpusConfig(magnitude_noise_prob=-0.1)
     with pytest.raises(ConfigError, match="'magnitude_noise'"):
         CorpusConfig(magnitude_noise=(0.2, 0.1))
+    with pytest.raises(ConfigError, match="'magnitude_coils'"):
+        CorpusConfig(magnitude_coils=(0, 4))
+    with pytest.raises(ConfigError, match="'magnitude_coils'"):
+        CorpusConfig(magnitude_coils=(8, 4))
 
 
 def test_streaming_dataset_feeds_the_unet_transform_unchanged():

@@ -19,8 +19,9 @@ process, worker or order. A draw:
 5. adds complex Gaussian k-space noise with a random inter-coil correlation, its std
    log-uniform in ``noise`` relative to the image peak (some skull-stripped draws are
    noiseless), and zero-pads phase-encode edges for ``pad_prob`` of draws; for
-   ``magnitude_noise_prob`` of draws the noise is instead Rician noise in the magnitude
-   image (before phase and coils), as in k-space simulated from noisy magnitude images;
+   ``magnitude_noise_prob`` of draws the noise is instead Rician or noncentral-chi noise in
+   the magnitude image (before phase and coils), as in k-space simulated from noisy
+   magnitude images;
 6. computes the target from the stored k-space as fastMRI does (ESC or RSS at the recon
    size) and the ISMRMRD header that describes the sizes and padding.
 
@@ -96,6 +97,11 @@ class CorpusConfig:
             At 0 (the default) no draw is spent on it.
         magnitude_noise: that Rician noise's std relative to the slice peak (log-uniform);
             magnitude images are often far noisier than raw k-space (diffusion, low field).
+        magnitude_coils: receive channels N of that magnitude noise (log-uniform integer,
+            inclusive). A root-sum-of-squares image of N channels has noncentral-chi noise
+            (Constantinides et al. 1997): N = 1 is Rician; larger N raises the background
+            floor to about sqrt(2N - 1/2) noise stds while its spread stays about one std. At
+            (1, 1) (the default) no draw is spent on it.
         prefix: file-name prefix.
     """
 
@@ -113,6 +119,7 @@ class CorpusConfig:
     oversample_prob: float = 1.0
     magnitude_noise_prob: float = 0.0
     magnitude_noise: tuple[float, float] = (0.002, 0.05)
+    magnitude_coils: tuple[int, int] = (1, 1)
     prefix: str = "corpus"
 
     def __post_init__(self) -> None:
@@ -130,6 +137,11 @@ class CorpusConfig:
                 0 < self.magnitude_noise[0] <= self.magnitude_noise[1] < 1,
                 "magnitude_noise",
                 "must be 0 < low <= high < 1",
+            ),
+            (
+                1 <= self.magnitude_coils[0] <= self.magnitude_coils[1] <= 64,
+                "magnitude_coils",
+                "must be 1 <= low <= high <= 64",
             ),
             (self.prefix.isidentifier(), "prefix", "must be a plain name"),
         ]
@@ -176,12 +188,26 @@ def _phase(shape, recon, slices: int, rng: np.random.RandomState, wrap: bool) ->
     return base + amp * (np.cos(t)[:, None, None] * f1 + np.sin(t)[:, None, None] * f2)
 
 
-def _rician(mag: np.ndarray, rel: float, rng: np.random.RandomState) -> np.ndarray:
-    """|mag + n|, n complex Gaussian with std ``rel`` times the peak of each slice: the
-    noise of a magnitude image, with its Rayleigh floor where the object is absent."""
+def _magnitude_noise(
+    mag: np.ndarray, rel: float, channels: int, rng: np.random.RandomState
+) -> np.ndarray:
+    """The root-sum-of-squares magnitude of ``channels`` complex channels, the signal in
+    the first, each with Gaussian noise of std ``rel`` times the peak of each slice.
+
+    The noise of a magnitude image: Rician for one channel, noncentral chi for more (its
+    law depends only on the signal's norm, so one signal channel is general), with a
+    Rayleigh or chi floor where the object is absent.
+    """
     sigma = rel * mag.reshape(mag.shape[0], -1).max(axis=1)[:, None, None]
     noise = rng.standard_normal((2, *mag.shape)).astype(np.float32) * sigma
-    return np.abs((mag + noise[0]) + 1j * noise[1]).astype(np.float32)
+    out = np.abs((mag + noise[0]) + 1j * noise[1]).astype(np.float32)
+    if channels == 1:
+        return out
+    power = out**2
+    for _ in range(channels - 1):  # one channel at a time: 2N full-size arrays may not fit
+        noise = rng.standard_normal((2, *mag.shape)).astype(np.float32) * sigma
+        power += noise[0] ** 2 + noise[1] ** 2
+    return np.sqrt(power)
 
 
 def _upsample2(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -231,7 +257,9 @@ def _draw(config: CorpusConfig, rng: np.random.RandomState, slices: int, name: s
     magnitude_noise = 0.0
     if config.magnitude_noise_prob > 0 and rng.uniform() < config.magnitude_noise_prob:
         magnitude_noise = _loguniform(rng, *config.magnitude_noise)
-        mag = _rician(mag * bias, magnitude_noise, rng)
+        lo, hi = config.magnitude_coils
+        channels = 1 if hi == 1 else int(round(_loguniform(rng, lo, hi + 0.49)))
+        mag = _magnitude_noise(mag * bias, magnitude_noise, channels, rng)
         bias = np.float32(1.0)
     wrap = bool(rng.uniform() < config.wrap_prob)
     phase = _phase((Hw, W), recon, slices, rng, wrap)
@@ -265,7 +293,7 @@ def _draw(config: CorpusConfig, rng: np.random.RandomState, slices: int, name: s
         phase_wrap=wrap, pixel_mm=pixel, slice_spacing_mm=slice_mm,
     )  # fmt: skip
     if magnitude_noise:
-        params.update(magnitude_noise_rel=magnitude_noise)
+        params.update(magnitude_noise_rel=magnitude_noise, magnitude_noise_channels=channels)
     header = ismrmrd_header((H, W), recon, slices, ncoil, pad, pixel, slice_mm)
     attrs = {
         "acquisition": f"CORPUS_{params['source'].upper()}",

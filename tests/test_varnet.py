@@ -154,6 +154,43 @@ def test_output_gate_starts_open_learns_and_can_zero_a_background():
     assert float((got[kept] - image[kept]).abs().mean()) < 0.1 * float(image[kept].mean())
 
 
+def test_output_mix_starts_as_identity_and_learns_to_return_the_measured_image():
+    from mrirecon.fft import center_crop, ifft2c, rss
+    from mrirecon.models.varnet import OutputGate, OutputMix
+
+    k, mask, _ = _real_slice()
+    k = k[..., 64:192, :] / k.abs().max()
+    torch.manual_seed(3)
+    plain = VarNetConfig(**SMALL).build()
+    torch.manual_seed(3)
+    net = VarNetConfig(**{**SMALL, "output_gate": True, "output_mix": True}).build()
+    out = net(k, mask, crop=(96, 96))
+    with torch.no_grad():
+        ref = plain(k, mask, crop=(96, 96))
+    # Untrained, gate and mix are exactly the identity: the plain VarNet's output.
+    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-8)
+    out.square().mean().backward()
+    assert float(net.output_mix.layers[-1].weight.grad.abs().max()) > 0  # it trains
+    with pytest.raises(RuntimeError, match="output_mix"):  # fastMRI layout only when off
+        plain.load_state_dict(net.state_dict(), strict=True)
+    # Trained towards the zero-filled magnitude of the real slice (the measured image, where
+    # it is the better answer), gate and mix learn to return it instead of the output.
+    image = ref.detach()
+    zero_filled = center_crop(rss(ifft2c(k).abs(), dim=1), (96, 96))
+    torch.manual_seed(0)
+    gate, mix = OutputGate(), OutputMix()
+    opt = torch.optim.Adam([*gate.parameters(), *mix.parameters()], lr=3e-2)
+    for _ in range(300):
+        opt.zero_grad()
+        loss = (mix(gate(image, zero_filled), zero_filled) - zero_filled).abs().mean()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        got = mix(gate(image, zero_filled), zero_filled)
+    before = float((image - zero_filled).abs().mean())
+    assert float((got - zero_filled).abs().mean()) < 0.25 * before
+
+
 def test_cascade_with_zero_regulariser_keeps_the_measured_lines():
     from mrirecon.models.varnet import VarNetBlock
 

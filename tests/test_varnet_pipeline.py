@@ -95,23 +95,24 @@ def test_compare_reports_every_learned_checkpoint(trained, tmp_path, capsys):
     assert "more checkpoints than learned methods" in capsys.readouterr().err
 
 
-def test_init_can_add_the_output_gate_to_a_trained_varnet(trained, tmp_path, capsys):
+@pytest.mark.parametrize("option", ["output_gate", "output_mix"])
+def test_init_can_add_an_output_module_to_a_trained_varnet(trained, tmp_path, capsys, option):
     root, code = trained
     assert code == 0
     base = ["train", "--config", str(root / "varnet.yaml"), "--data-root", str(root / "train"),
             "--val-root", str(root / "val"), "--init", str(root / "run" / "last.pt"),
             "--set", "run.epochs=1", "--set", "optim.lr=1e-9", "--set", "sched.name=none"]  # fmt: skip
     capsys.readouterr()
-    assert main([*base, "--out", str(tmp_path / "gated"), "--set", "model.output_gate=true"]) == 0
-    assert "output_gate added, freshly initialised" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "gated"), "--set", f"model.{option}=true"]) == 0
+    assert f"{option} added, freshly initialised" in capsys.readouterr().err
     given = load_checkpoint(root / "run" / "last.pt").model
     tuned = load_checkpoint(tmp_path / "gated" / "last.pt")
-    assert tuned.config.model.output_gate
+    assert getattr(tuned.config.model, option)
     new = [key for key in tuned.model if key not in given]
-    assert new and all(key.startswith("output_gate.") for key in new)
+    assert new and all(key.startswith(f"{option}.") for key in new)
     for key, value in given.items():  # every other weight came from --init
         torch.testing.assert_close(tuned.model[key].float(), value.float(), atol=1e-6, rtol=0)
-    assert float(tuned.model["output_gate.layers.4.bias"].abs()) < 1e-6  # starts at 0
+    assert float(tuned.model[f"{option}.layers.4.bias"].abs()) < 1e-6  # starts at 0
     # Anything else that differs is still refused, in one line naming the checkpoint.
     capsys.readouterr()
     assert main([*base, "--out", str(tmp_path / "other"), "--set", "model.chans=8"]) == 1

@@ -12,8 +12,9 @@ sensitivities are estimated from the ACS block of the masked k-space by another
 normalised U-Net applied to each coil image and normalised by their root-sum-of-squares.
 The output is the RSS of the final coil images, centre-cropped like the target.
 
-Optionally (``output_gate``, an addition to the paper) a small CNN multiplies that
-magnitude by a learned per-pixel gate, see :class:`OutputGate`.
+Optionally (``output_gate`` and ``output_mix``, additions to the paper) small CNNs
+multiply that magnitude by a learned per-pixel gate and add a learned per-pixel multiple of
+the zero-filled magnitude, see :class:`OutputGate` and :class:`OutputMix`.
 
 Complex data are native complex tensors here. Module names, parameter names and the
 arithmetic follow ``fastmri.models.VarNet``, so with ``norm="instance"`` a fastMRI VarNet
@@ -38,7 +39,15 @@ from torch.utils.checkpoint import checkpoint
 from mrirecon.fft import center_crop, fft2c, ifft2c, rss
 from mrirecon.models.unet import NORMS, Unet
 
-__all__ = ["VarNet", "VarNetConfig", "NormUnet", "OutputGate", "SensitivityModel", "VarNetBlock"]
+__all__ = [
+    "VarNet",
+    "VarNetConfig",
+    "NormUnet",
+    "OutputGate",
+    "OutputMix",
+    "SensitivityModel",
+    "VarNetBlock",
+]
 
 
 class NormUnet(nn.Module):
@@ -206,22 +215,59 @@ class OutputGate(nn.Module):
 
     def __init__(self, chans: int = 8) -> None:
         super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(2, chans, 3, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(chans, chans, 3, padding=2, dilation=2),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(chans, 1, 3, padding=4, dilation=4),
-        )
-        last = self.layers[-1]
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
+        self.layers = _local_cnn(chans)
 
     def forward(self, image: torch.Tensor, zero_filled: torch.Tensor) -> torch.Tensor:
         """(N, H, W) output and zero-filled magnitudes -> (N, H, W) gated output."""
-        scale = zero_filled.flatten(1).mean(dim=1).clamp_min(1e-12)[:, None, None]
-        x = torch.stack([image / scale, zero_filled / scale], dim=1)
-        return image * F.relu(1.0 + self.layers(x)[:, 0])
+        return image * F.relu(1.0 + _local_map(self.layers, image, zero_filled))
+
+
+class OutputMix(nn.Module):
+    """Adds a learned per-pixel multiple of the zero-filled magnitude to the output.
+
+    Why: where the target is a noise floor that covers the whole field of view (noisy
+    magnitude data, noncentral-chi backgrounds), the zero-filled image keeps the measured
+    noise exactly, while the cascades' soft data consistency and regularisers replace it
+    with their own estimate; a local CNN like :class:`OutputGate`'s can learn where the
+    measured image is the better answer. The output is ``relu(image + m * zero_filled)``
+    with the CNN's map ``m``; with the gate it spans every local blend of the two. The
+    last layer's zero weights and bias make it exactly the input at the start.
+
+    Args:
+        chans: hidden channels.
+    """
+
+    def __init__(self, chans: int = 8) -> None:
+        super().__init__()
+        self.layers = _local_cnn(chans)
+
+    def forward(self, image: torch.Tensor, zero_filled: torch.Tensor) -> torch.Tensor:
+        """(N, H, W) output and zero-filled magnitudes -> (N, H, W) mixed output."""
+        return F.relu(image + _local_map(self.layers, image, zero_filled) * zero_filled)
+
+
+def _local_cnn(chans: int) -> nn.Sequential:
+    """Three 3 x 3 convolutions (dilations 1, 2, 4; 15 x 15 receptive field) from the two
+    magnitudes to one map, whose last layer starts at zero."""
+    layers = nn.Sequential(
+        nn.Conv2d(2, chans, 3, padding=1),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(chans, chans, 3, padding=2, dilation=2),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(chans, 1, 3, padding=4, dilation=4),
+    )
+    nn.init.zeros_(layers[-1].weight)
+    nn.init.zeros_(layers[-1].bias)
+    return layers
+
+
+def _local_map(
+    layers: nn.Sequential, image: torch.Tensor, zero_filled: torch.Tensor
+) -> torch.Tensor:
+    """(N, H, W) map of ``layers`` on both magnitudes, scaled by the zero-filled mean (the
+    map is then the same for any scaling of the data)."""
+    scale = zero_filled.flatten(1).mean(dim=1).clamp_min(1e-12)[:, None, None]
+    return layers(torch.stack([image / scale, zero_filled / scale], dim=1))[:, 0]
 
 
 class VarNet(nn.Module):
@@ -242,6 +288,9 @@ class VarNet(nn.Module):
             harm", like the residual U-Net) and learns only corrections to it.
         output_gate: gate the output magnitude with an :class:`OutputGate` (not in the
             paper; lets the network output exact zero backgrounds).
+        output_mix: add a learned local multiple of the zero-filled magnitude to the
+            output with an :class:`OutputMix` (not in the paper; lets it keep the measured
+            noise of noisy magnitude data), after the gate.
     """
 
     def __init__(
@@ -258,6 +307,7 @@ class VarNet(nn.Module):
         checkpointing: bool = False,
         gated: bool = False,
         output_gate: bool = False,
+        output_mix: bool = False,
     ) -> None:
         super().__init__()
         self.checkpointing = checkpointing
@@ -271,6 +321,7 @@ class VarNet(nn.Module):
         # Built last (the other weights draw the same numbers with or without it) and
         # registered only when asked for, so fastMRI state_dicts load strictly otherwise.
         self.output_gate = OutputGate() if output_gate else None
+        self.output_mix = OutputMix() if output_mix else None
 
     def sensitivities(
         self, masked_kspace: torch.Tensor, mask: torch.Tensor, num_low_frequencies: int | None
@@ -320,11 +371,14 @@ class VarNet(nn.Module):
         image = rss(ifft2c(kspace).abs(), dim=1)
         if crop is not None:
             image = center_crop(image, crop)
-        if self.output_gate is not None:
+        if self.output_gate is not None or self.output_mix is not None:
             zero_filled = rss(ifft2c(masked_kspace).abs(), dim=1)
             if crop is not None:
                 zero_filled = center_crop(zero_filled, crop)
-            image = self.output_gate(image, zero_filled)
+            if self.output_gate is not None:
+                image = self.output_gate(image, zero_filled)
+            if self.output_mix is not None:
+                image = self.output_mix(image, zero_filled)
         return image
 
 
@@ -345,6 +399,7 @@ class VarNetConfig:
     checkpointing: bool = False
     gated: bool = False
     output_gate: bool = False
+    output_mix: bool = False
 
     def __post_init__(self) -> None:
         if self.kind != "varnet":

@@ -95,8 +95,9 @@ class CorpusConfig:
             image, before phase and coils, with no k-space noise: k-space simulated from a
             noisy magnitude image, whose target keeps the noise and its background floor.
             At 0 (the default) no draw is spent on it.
-        magnitude_noise: that Rician noise's std relative to the slice peak (log-uniform);
-            magnitude images are often far noisier than raw k-space (diffusion, low field).
+        magnitude_noise: that noise's std per channel relative to the slice peak
+            (log-uniform); magnitude images are often far noisier than raw k-space
+            (diffusion, low field).
         magnitude_coils: receive channels N of that magnitude noise (log-uniform integer,
             inclusive). A root-sum-of-squares image of N channels has noncentral-chi noise
             (Constantinides et al. 1997): N = 1 is Rician; larger N raises the background

@@ -114,24 +114,32 @@ def test_gated_varnet_starts_as_zero_filled_and_learns_its_gates():
         VarNetConfig(**SMALL).build().load_state_dict(net.state_dict(), strict=True)
 
 
-def test_output_gate_starts_open_learns_and_can_zero_a_background():
-    from mrirecon.models.varnet import OutputGate
-
+def _untrained_heads(**options: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Checks that a VarNet with the output ``options`` on is, untrained, exactly the plain
+    one on a real slice, that each head trains and that a strict fastMRI-layout load
+    refuses it. Returns the slice's masked k-space and the plain output."""
     k, mask, _ = _real_slice()
     k = k[..., 64:192, :] / k.abs().max()
     torch.manual_seed(3)
     plain = VarNetConfig(**SMALL).build()
     torch.manual_seed(3)
-    net = VarNetConfig(**{**SMALL, "output_gate": True}).build()
+    net = VarNetConfig(**{**SMALL, **options}).build()
     out = net(k, mask, crop=(96, 96))
     with torch.no_grad():
         ref = plain(k, mask, crop=(96, 96))
-    # Untrained, the gate is exactly 1: the plain VarNet's output.
     torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-8)
     out.square().mean().backward()
-    assert float(net.output_gate.layers[-1].weight.grad.abs().max()) > 0  # it trains
-    with pytest.raises(RuntimeError, match="output_gate"):  # fastMRI layout only when off
-        plain.load_state_dict(net.state_dict(), strict=True)
+    for name in options:
+        assert float(getattr(net, name).layers[-1].weight.grad.abs().max()) > 0  # it trains
+        with pytest.raises(RuntimeError, match=name):  # fastMRI layout only when off
+            plain.load_state_dict(net.state_dict(), strict=True)
+    return k, ref
+
+
+def test_output_gate_starts_open_learns_and_can_zero_a_background():
+    from mrirecon.models.varnet import OutputGate
+
+    _, ref = _untrained_heads(output_gate=True)  # untrained, the gate is exactly 1
     # Trained to zero the faint pixels of the real image (a background floor) and keep the
     # rest, a gate learns to: it sees the magnitude it multiplies.
     image = ref.detach()
@@ -158,21 +166,7 @@ def test_output_mix_starts_as_identity_and_learns_to_return_the_measured_image()
     from mrirecon.fft import center_crop, ifft2c, rss
     from mrirecon.models.varnet import OutputGate, OutputMix
 
-    k, mask, _ = _real_slice()
-    k = k[..., 64:192, :] / k.abs().max()
-    torch.manual_seed(3)
-    plain = VarNetConfig(**SMALL).build()
-    torch.manual_seed(3)
-    net = VarNetConfig(**{**SMALL, "output_gate": True, "output_mix": True}).build()
-    out = net(k, mask, crop=(96, 96))
-    with torch.no_grad():
-        ref = plain(k, mask, crop=(96, 96))
-    # Untrained, gate and mix are exactly the identity: the plain VarNet's output.
-    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-8)
-    out.square().mean().backward()
-    assert float(net.output_mix.layers[-1].weight.grad.abs().max()) > 0  # it trains
-    with pytest.raises(RuntimeError, match="output_mix"):  # fastMRI layout only when off
-        plain.load_state_dict(net.state_dict(), strict=True)
+    k, ref = _untrained_heads(output_gate=True, output_mix=True)  # together the identity
     # Trained towards the zero-filled magnitude of the real slice (the measured image, where
     # it is the better answer), gate and mix learn to return it instead of the output.
     image = ref.detach()

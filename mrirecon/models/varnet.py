@@ -196,78 +196,68 @@ class VarNetBlock(nn.Module):
         return current - soft_dc - model_term
 
 
-class OutputGate(nn.Module):
+class _LocalHead(nn.Module):
+    """A local CNN on the output and zero-filled magnitudes, for the output heads below.
+
+    Three 3 x 3 convolutions (dilations 1, 2, 4; 15 x 15 receptive field) map the two
+    magnitudes, scaled by the zero-filled mean (so the map is the same for any scaling of
+    the data), to one map; the last layer starts at zero, so the map starts at zero.
+
+    Args:
+        chans: hidden channels.
+    """
+
+    def __init__(self, chans: int = 8) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(2, chans, 3, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(chans, chans, 3, padding=2, dilation=2),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(chans, 1, 3, padding=4, dilation=4),
+        )
+        nn.init.zeros_(self.layers[-1].weight)
+        nn.init.zeros_(self.layers[-1].bias)
+
+    def local_map(self, image: torch.Tensor, zero_filled: torch.Tensor) -> torch.Tensor:
+        """(N, H, W) output and zero-filled magnitudes -> the (N, H, W) map."""
+        scale = zero_filled.flatten(1).mean(dim=1).clamp_min(1e-12)[:, None, None]
+        return self.layers(torch.stack([image / scale, zero_filled / scale], dim=1))[:, 0]
+
+
+class OutputGate(_LocalHead):
     """A per-pixel gate (>= 0) on the output magnitude, from it and the zero-filled one.
 
     Why: the VarNet's output is the magnitude of complex coil images, so every residual
     error of its cascades shows as a positive floor, and it cannot output the exact zeros
     of a noiseless zero background (skull-stripped or magnitude-derived data), where
-    SSIM's luminance term punishes a floor of 1% of the peak by half. A local CNN (15 x 15
-    receptive field: three 3 x 3 convolutions, dilations 1, 2, 4) on the two magnitudes,
-    scaled by the zero-filled mean, can tell such a floor from the noise of a noisy target.
-    The gate is ``relu(1 + z)`` of the CNN's output ``z``: exactly zero where it says so,
-    and not saturated at the start, where the last layer's zero weights and bias make it
-    exactly 1 (the plain VarNet's output).
-
-    Args:
-        chans: hidden channels.
+    SSIM's luminance term punishes a floor of 1% of the peak by half. A local CNN
+    (:class:`_LocalHead`) on the two magnitudes can tell such a floor from the noise of a
+    noisy target. The gate is ``relu(1 + z)`` of the CNN's map ``z``: exactly zero where it
+    says so, and not saturated at the start, where it is exactly 1 (the plain VarNet's
+    output).
     """
-
-    def __init__(self, chans: int = 8) -> None:
-        super().__init__()
-        self.layers = _local_cnn(chans)
 
     def forward(self, image: torch.Tensor, zero_filled: torch.Tensor) -> torch.Tensor:
         """(N, H, W) output and zero-filled magnitudes -> (N, H, W) gated output."""
-        return image * F.relu(1.0 + _local_map(self.layers, image, zero_filled))
+        return image * F.relu(1.0 + self.local_map(image, zero_filled))
 
 
-class OutputMix(nn.Module):
+class OutputMix(_LocalHead):
     """Adds a learned per-pixel multiple of the zero-filled magnitude to the output.
 
     Why: where the target is a noise floor that covers the whole field of view (noisy
     magnitude data, noncentral-chi backgrounds), the zero-filled image keeps the measured
     noise exactly, while the cascades' soft data consistency and regularisers replace it
-    with their own estimate; a local CNN like :class:`OutputGate`'s can learn where the
+    with their own estimate; a local CNN (:class:`_LocalHead`) can learn where the
     measured image is the better answer. The output is ``relu(image + m * zero_filled)``
-    with the CNN's map ``m``; with the gate it spans every local blend of the two. The
-    last layer's zero weights and bias make it exactly the input at the start.
-
-    Args:
-        chans: hidden channels.
+    with the CNN's map ``m``; with the gate it spans every local blend of the two. It is
+    exactly the input at the start.
     """
-
-    def __init__(self, chans: int = 8) -> None:
-        super().__init__()
-        self.layers = _local_cnn(chans)
 
     def forward(self, image: torch.Tensor, zero_filled: torch.Tensor) -> torch.Tensor:
         """(N, H, W) output and zero-filled magnitudes -> (N, H, W) mixed output."""
-        return F.relu(image + _local_map(self.layers, image, zero_filled) * zero_filled)
-
-
-def _local_cnn(chans: int) -> nn.Sequential:
-    """Three 3 x 3 convolutions (dilations 1, 2, 4; 15 x 15 receptive field) from the two
-    magnitudes to one map, whose last layer starts at zero."""
-    layers = nn.Sequential(
-        nn.Conv2d(2, chans, 3, padding=1),
-        nn.LeakyReLU(0.2),
-        nn.Conv2d(chans, chans, 3, padding=2, dilation=2),
-        nn.LeakyReLU(0.2),
-        nn.Conv2d(chans, 1, 3, padding=4, dilation=4),
-    )
-    nn.init.zeros_(layers[-1].weight)
-    nn.init.zeros_(layers[-1].bias)
-    return layers
-
-
-def _local_map(
-    layers: nn.Sequential, image: torch.Tensor, zero_filled: torch.Tensor
-) -> torch.Tensor:
-    """(N, H, W) map of ``layers`` on both magnitudes, scaled by the zero-filled mean (the
-    map is then the same for any scaling of the data)."""
-    scale = zero_filled.flatten(1).mean(dim=1).clamp_min(1e-12)[:, None, None]
-    return layers(torch.stack([image / scale, zero_filled / scale], dim=1))[:, 0]
+        return F.relu(image + self.local_map(image, zero_filled) * zero_filled)
 
 
 class VarNet(nn.Module):

@@ -130,7 +130,7 @@ def test_magnitude_noise_draws_keep_rician_noise_in_the_target_and_none_in_kspac
 def test_magnitude_noise_of_n_channels_follows_the_noncentral_chi_law_on_real_anatomy():
     from math import gamma, sqrt
 
-    from mrirecon.synth.corpus import _magnitude_noise
+    from mrirecon.synth.fields import magnitude_noise
 
     # Real anatomy (skull-stripped Colin 27 / MNI draw): exactly zero outside the brain.
     mag, _ = sources.draw_source("colin27", np.random.RandomState(3), (2, 192, 160), (96, 160), 0.0)
@@ -138,7 +138,7 @@ def test_magnitude_noise_of_n_channels_follows_the_noncentral_chi_law_on_real_an
     assert background.mean() > 0.3 and bright.sum() > 500
     rel = 0.04
     for n in (1, 4, 16):
-        noisy = _magnitude_noise(mag, rel, n, np.random.RandomState(n))
+        noisy = magnitude_noise(mag, rel, n, np.random.RandomState(n))
         sigma = rel * mag.reshape(2, -1).max(axis=1)[:, None, None]
         z = noisy / sigma
         # Background: chi with 2N degrees of freedom, mean sqrt(2) G(N + 1/2) / G(N).
@@ -150,7 +150,7 @@ def test_magnitude_noise_of_n_channels_follows_the_noncentral_chi_law_on_real_an
         assert (z - expect)[bright].mean() == pytest.approx(0.0, abs=0.1)
         assert (z - expect)[bright].std() == pytest.approx(1.0, rel=0.1)
     # One channel is the Rician draw, value for value: |mag + n| with the same normals.
-    rician = _magnitude_noise(mag, rel, 1, np.random.RandomState(9))
+    rician = magnitude_noise(mag, rel, 1, np.random.RandomState(9))
     normals = np.random.RandomState(9).standard_normal((2, *mag.shape)).astype(np.float32)
     normals *= rel * mag.reshape(2, -1).max(axis=1)[:, None, None]
     assert np.array_equal(rician, np.abs(mag + normals[0] + 1j * normals[1]).astype(np.float32))

@@ -137,7 +137,7 @@ def _untrained_heads(**options: bool) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_output_gate_starts_open_learns_and_can_zero_a_background():
-    from mrirecon.models.varnet import OutputGate
+    from mrirecon.models.output_heads import OutputGate
 
     _, ref = _untrained_heads(output_gate=True)  # untrained, the gate is exactly 1
     # Trained to zero the faint pixels of the real image (a background floor) and keep the
@@ -164,7 +164,7 @@ def test_output_gate_starts_open_learns_and_can_zero_a_background():
 
 def test_output_mix_starts_as_identity_and_learns_to_return_the_measured_image():
     from mrirecon.fft import center_crop, ifft2c, rss
-    from mrirecon.models.varnet import OutputGate, OutputMix
+    from mrirecon.models.output_heads import OutputGate, OutputMix
 
     k, ref = _untrained_heads(output_gate=True, output_mix=True)  # together the identity
     # Trained towards the zero-filled magnitude of the real slice (the measured image, where

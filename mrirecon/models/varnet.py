@@ -14,7 +14,7 @@ The output is the RSS of the final coil images, centre-cropped like the target.
 
 Optionally (``output_gate`` and ``output_mix``, additions to the paper) small CNNs
 multiply that magnitude by a learned per-pixel gate and add a learned per-pixel multiple of
-the zero-filled magnitude, see :class:`OutputGate` and :class:`OutputMix`.
+the zero-filled magnitude, see :mod:`mrirecon.models.output_heads`.
 
 Complex data are native complex tensors here. Module names, parameter names and the
 arithmetic follow ``fastmri.models.VarNet``, so with ``norm="instance"`` a fastMRI VarNet
@@ -37,14 +37,13 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from mrirecon.fft import center_crop, fft2c, ifft2c, rss
+from mrirecon.models.output_heads import OutputGate, OutputMix
 from mrirecon.models.unet import NORMS, Unet
 
 __all__ = [
     "VarNet",
     "VarNetConfig",
     "NormUnet",
-    "OutputGate",
-    "OutputMix",
     "SensitivityModel",
     "VarNetBlock",
 ]
@@ -194,70 +193,6 @@ class VarNetBlock(nn.Module):
         if self.gate is not None:
             model_term = model_term * self.gate
         return current - soft_dc - model_term
-
-
-class _LocalHead(nn.Module):
-    """A local CNN on the output and zero-filled magnitudes, for the output heads below.
-
-    Three 3 x 3 convolutions (dilations 1, 2, 4; 15 x 15 receptive field) map the two
-    magnitudes, scaled by the zero-filled mean (so the map is the same for any scaling of
-    the data), to one map; the last layer starts at zero, so the map starts at zero.
-
-    Args:
-        chans: hidden channels.
-    """
-
-    def __init__(self, chans: int = 8) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(2, chans, 3, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(chans, chans, 3, padding=2, dilation=2),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(chans, 1, 3, padding=4, dilation=4),
-        )
-        nn.init.zeros_(self.layers[-1].weight)
-        nn.init.zeros_(self.layers[-1].bias)
-
-    def local_map(self, image: torch.Tensor, zero_filled: torch.Tensor) -> torch.Tensor:
-        """(N, H, W) output and zero-filled magnitudes -> the (N, H, W) map."""
-        scale = zero_filled.flatten(1).mean(dim=1).clamp_min(1e-12)[:, None, None]
-        return self.layers(torch.stack([image / scale, zero_filled / scale], dim=1))[:, 0]
-
-
-class OutputGate(_LocalHead):
-    """A per-pixel gate (>= 0) on the output magnitude, from it and the zero-filled one.
-
-    Why: the VarNet's output is the magnitude of complex coil images, so every residual
-    error of its cascades shows as a positive floor, and it cannot output the exact zeros
-    of a noiseless zero background (skull-stripped or magnitude-derived data), where
-    SSIM's luminance term punishes a floor of 1% of the peak by half. A local CNN
-    (:class:`_LocalHead`) on the two magnitudes can tell such a floor from the noise of a
-    noisy target. The gate is ``relu(1 + z)`` of the CNN's map ``z``: exactly zero where it
-    says so, and not saturated at the start, where it is exactly 1 (the plain VarNet's
-    output).
-    """
-
-    def forward(self, image: torch.Tensor, zero_filled: torch.Tensor) -> torch.Tensor:
-        """(N, H, W) output and zero-filled magnitudes -> (N, H, W) gated output."""
-        return image * F.relu(1.0 + self.local_map(image, zero_filled))
-
-
-class OutputMix(_LocalHead):
-    """Adds a learned per-pixel multiple of the zero-filled magnitude to the output.
-
-    Why: where the target is a noise floor that covers the whole field of view (noisy
-    magnitude data, noncentral-chi backgrounds), the zero-filled image keeps the measured
-    noise exactly, while the cascades' soft data consistency and regularisers replace it
-    with their own estimate; a local CNN (:class:`_LocalHead`) can learn where the
-    measured image is the better answer. The output is ``relu(image + m * zero_filled)``
-    with the CNN's map ``m``; with the gate it spans every local blend of the two. It is
-    exactly the input at the start.
-    """
-
-    def forward(self, image: torch.Tensor, zero_filled: torch.Tensor) -> torch.Tensor:
-        """(N, H, W) output and zero-filled magnitudes -> (N, H, W) mixed output."""
-        return F.relu(image + self.local_map(image, zero_filled) * zero_filled)
 
 
 class VarNet(nn.Module):

@@ -189,28 +189,6 @@ def _phase(shape, recon, slices: int, rng: np.random.RandomState, wrap: bool) ->
     return base + amp * (np.cos(t)[:, None, None] * f1 + np.sin(t)[:, None, None] * f2)
 
 
-def _magnitude_noise(
-    mag: np.ndarray, rel: float, channels: int, rng: np.random.RandomState
-) -> np.ndarray:
-    """The root-sum-of-squares magnitude of ``channels`` complex channels, the signal in
-    the first, each with Gaussian noise of std ``rel`` times the peak of each slice.
-
-    The noise of a magnitude image: Rician for one channel, noncentral chi for more (its
-    law depends only on the signal's norm, so one signal channel is general), with a
-    Rayleigh or chi floor where the object is absent.
-    """
-    sigma = rel * mag.reshape(mag.shape[0], -1).max(axis=1)[:, None, None]
-    noise = rng.standard_normal((2, *mag.shape)).astype(np.float32) * sigma
-    out = np.abs((mag + noise[0]) + 1j * noise[1]).astype(np.float32)
-    if channels == 1:
-        return out
-    power = out**2
-    for _ in range(channels - 1):  # one channel at a time: 2N full-size arrays may not fit
-        noise = rng.standard_normal((2, *mag.shape)).astype(np.float32) * sigma
-        power += noise[0] ** 2 + noise[1] ** 2
-    return np.sqrt(power)
-
-
 def _upsample2(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Linear 2x upsampling of the last two axes: fine[2j] = coarse[j], odd pixels averaged."""
     out = np.empty((*coarse.shape[:-2], *shape), dtype=coarse.dtype)
@@ -260,7 +238,7 @@ def _draw(config: CorpusConfig, rng: np.random.RandomState, slices: int, name: s
         magnitude_noise = _loguniform(rng, *config.magnitude_noise)
         lo, hi = config.magnitude_coils
         channels = 1 if hi == 1 else int(round(_loguniform(rng, lo, hi + 0.49)))
-        mag = _magnitude_noise(mag * bias, magnitude_noise, channels, rng)
+        mag = sf.magnitude_noise(mag * bias, magnitude_noise, channels, rng)
         bias = np.float32(1.0)
     wrap = bool(rng.uniform() < config.wrap_prob)
     phase = _phase((Hw, W), recon, slices, rng, wrap)

@@ -12,7 +12,8 @@ anatomy (Colin 27) into plausible raw data.
   falls off like the on-axis Biot-Savart field of a circular loop, ``(a^2 / (a^2 + d^2))^1.5``,
   and a phase that winds around each coil (cf. the simulated maps of Pruessmann et al.,
   MRM 1999).
-- Noise: complex Gaussian with a random inter-coil correlation.
+- Noise: complex Gaussian with a random inter-coil correlation; or the Rician /
+  noncentral-chi noise of a magnitude image of N channels.
 
 All functions take an explicit ``np.random.RandomState``. Coordinates are normalised so that
 +-1 spans the reconstruction crop.
@@ -36,6 +37,7 @@ __all__ = [
     "phase_fields",
     "coil_maps",
     "coil_noise",
+    "magnitude_noise",
 ]
 
 # T1 intensities of Colin 27 where the LUT has knots: background, skull, CSF (~28),
@@ -302,3 +304,34 @@ def coil_noise(
     chol = np.linalg.cholesky(cov * d[:, None] * d[None, :]) * gain
     mixed = (chol.astype(np.complex64) @ noise.reshape(c, -1)).reshape(order)
     return mixed.transpose(1, 0, 2, 3)
+
+
+def magnitude_noise(
+    mag: np.ndarray, rel: float, channels: int, rng: np.random.RandomState
+) -> np.ndarray:
+    """The root-sum-of-squares magnitude of ``channels`` complex channels, the signal in
+    the first, each with Gaussian noise of std ``rel`` times the peak of each slice.
+
+    The noise of a magnitude image: Rician for one channel, noncentral chi for more (its
+    law depends only on the signal's norm, so one signal channel is general), with a
+    Rayleigh or chi floor where the object is absent.
+
+    Args:
+        mag: (S, H, W) noise-free magnitude.
+        rel: noise std relative to each slice's peak.
+        channels: receive channels N (>= 1).
+        rng: the random stream.
+
+    Returns:
+        float32 (S, H, W) noisy magnitude.
+    """
+    sigma = rel * mag.reshape(mag.shape[0], -1).max(axis=1)[:, None, None]
+    noise = rng.standard_normal((2, *mag.shape)).astype(np.float32) * sigma
+    out = np.abs((mag + noise[0]) + 1j * noise[1]).astype(np.float32)
+    if channels == 1:
+        return out
+    power = out**2
+    for _ in range(channels - 1):  # one channel at a time: 2N full-size arrays may not fit
+        noise = rng.standard_normal((2, *mag.shape)).astype(np.float32) * sigma
+        power += noise[0] ** 2 + noise[1] ** 2
+    return np.sqrt(power)

@@ -167,6 +167,10 @@ class CSConfig:
         espirit: coil-sensitivity estimation parameters (multi-coil only).
         batch_size: slices reconstructed together.
         seed: seed of the power iteration's random start vector.
+        noise_floor: raise the output magnitude to at least the mean magnitude of the
+            target's pure noise, estimated from the scan's outermost k-space rows
+            (:mod:`mrirecon.cs.floor`): the background level of a noisy RSS or ESC target,
+            which soft-thresholding removes (False = the plain ``|x|``).
     """
 
     wavelet: str = "db4"
@@ -183,6 +187,7 @@ class CSConfig:
     espirit: EspiritConfig = field(default_factory=EspiritConfig)
     batch_size: int = 8
     seed: int = 0
+    noise_floor: bool = True
 
     def __post_init__(self) -> None:
         from mrirecon.cs.wavelet import WAVELETS  # the filter tables live with torch code

@@ -20,6 +20,7 @@ import torch
 
 from mrirecon.cs.config import CSConfig
 from mrirecon.cs.espirit import espirit_maps
+from mrirecon.cs.floor import floor_level
 from mrirecon.cs.recon import solve_batch
 from mrirecon.data.dataset import SliceDataset, VolumeInfo, scan_folder
 from mrirecon.data.header import recon_crop
@@ -67,6 +68,7 @@ class _Case(NamedTuple):
     target: np.ndarray  # (n, h, w)
     maxval: float
     crop: tuple[int, int]
+    floor: float  # the output's noise floor (mrirecon.cs.floor; 0 = off)
 
 
 def _load(ds: SliceDataset, vol: int, slices: list[int]) -> tuple[torch.Tensor, np.ndarray, float]:
@@ -138,7 +140,8 @@ def tune_lambda(
             crop = recon_crop(k.shape[-1], target.shape[-2:])
             zf = zero_filled(km, mask.to(device), crop, multicoil=True).cpu().numpy()
             zf_scores.append(ssim(target, zf, maxval))
-            cases.append(_Case(km, mask, maps, target, maxval, crop))
+            floor = floor_level(km, mask) if config.noise_floor else 0.0
+            cases.append(_Case(km, mask, maps, target, maxval, crop, floor))
         result.zero_filled[acc] = float(np.mean(zf_scores))
         say(f"{acc:g}x (cf {cf:g}): zero-filled SSIM {result.zero_filled[acc]:.4f}")
 
@@ -151,7 +154,7 @@ def tune_lambda(
                     out = solve_batch(
                         c.kspace, c.mask, lam, config, maps=c.maps, estimate_maps=False
                     )
-                    rec = center_crop(out.image, c.crop).abs().cpu().numpy()
+                    rec = center_crop(out.image, c.crop).abs().clamp_min(c.floor).cpu().numpy()
                     vals.append(ssim(c.target, rec, c.maxval))
                 scores[lam] = float(np.mean(vals))
                 say(f"  lambda {lam:.3g}: SSIM {scores[lam]:.4f}")

@@ -2,6 +2,8 @@
 
 The slices that chose lambda (``lam: auto``) start their final solve, on all acquired
 columns, from their cross-validation solution (a warm start); the others start at zero.
+With ``noise_floor`` the output magnitude is raised to the target's noise floor
+(:mod:`mrirecon.cs.floor`), one level per scan.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import torch
 
 from mrirecon.cs.auto import LambdaChoice, choose_lambda
 from mrirecon.cs.config import CSConfig
+from mrirecon.cs.floor import floor_level
 from mrirecon.cs.recon import check_inputs, solve_batch
 from mrirecon.fft import center_crop
 
@@ -19,10 +22,12 @@ __all__ = ["CSResult", "cs_reconstruct"]
 
 
 class CSResult(NamedTuple):
-    """A reconstructed volume: float32 (S, h, w) magnitude on the CPU, and its lambda."""
+    """A reconstructed volume: float32 (S, h, w) magnitude on the CPU, its lambda, and the
+    noise floor the magnitude was raised to (0 = none, ``noise_floor`` off)."""
 
     image: torch.Tensor
     choice: LambdaChoice
+    floor: float = 0.0
 
 
 def cs_reconstruct(
@@ -65,13 +70,14 @@ def cs_reconstruct(
     choice = choose_lambda(
         kspace, mask, config, name, acceleration, multicoil, device, crop_rows=crop[0]
     )
+    floor = floor_level(kspace, mask) if config.noise_floor else 0.0
     out = []
     for s0 in range(0, kspace.shape[0], config.batch_size):
         k = kspace[s0 : s0 + config.batch_size].to(device)
         x0 = _warm_start(choice, s0, k.shape)
         res = solve_batch(k, mask, choice.lam, config, estimate_maps=multicoil, x0=x0)
-        out.append(center_crop(res.image, crop).abs().float().cpu())
-    return CSResult(torch.cat(out), choice)
+        out.append(center_crop(res.image, crop).abs().float().cpu().clamp_min(floor))
+    return CSResult(torch.cat(out), choice, floor)
 
 
 def _warm_start(choice: LambdaChoice, s0: int, shape: torch.Size) -> torch.Tensor | None:

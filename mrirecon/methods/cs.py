@@ -30,6 +30,7 @@ class CSMethod:
     def __init__(self, spec: CSSpec) -> None:
         self.spec = spec
         self._choice: LambdaChoice | None = None
+        self._floor: float | None = None
 
     def __call__(self, volume: Volume, device: torch.device) -> np.ndarray:
         from mrirecon.cs.volume import cs_reconstruct
@@ -46,7 +47,7 @@ class CSMethod:
             multicoil=volume.info.multicoil,
             name=volume.info.fname,
         )
-        self._choice = res.choice
+        self._choice, self._floor = res.choice, res.floor
         return res.image.numpy()
 
     def provenance(self) -> dict[str, Any]:
@@ -61,7 +62,15 @@ class CSMethod:
             "cs_solver": c.solver,
             "cs_tv": c.tv,
             "cs_espirit": str(c.espirit),
+            "cs_noise_floor": _floor_text(c, self._floor),
         }
+
+
+def _floor_text(config: CSConfig, floor: float | None) -> str:
+    """The noise floor the output was raised to, in words (mrirecon.cs.floor)."""
+    if not config.noise_floor:
+        return "off"
+    return "on" if floor is None else f"{floor:.4g} (estimated from the outer k-space rows)"
 
 
 def _rule_text(config: CSConfig, choice: LambdaChoice | None) -> str:
@@ -105,6 +114,7 @@ class CSSpec:
         "cs_solver",
         "cs_tv",
         "cs_espirit",
+        "cs_noise_floor",
     )
 
     @classmethod

@@ -1,0 +1,118 @@
+"""The CS output's noise floor (mrirecon.cs.floor): estimate, level and effect on real scans."""
+
+from __future__ import annotations
+
+import math
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from mrirecon.cs.config import CSConfig, load_cs_config
+from mrirecon.cs.floor import chi_mean_factor, floor_level, noise_power
+from mrirecon.cs.volume import cs_reconstruct
+from mrirecon.data.assets import asset_path
+from mrirecon.data.masks import MaskSpec, eval_rng
+from mrirecon.fft import fft2c_np
+from mrirecon.metrics import nmse, ssim
+from mrirecon.synth import sources
+from tests.conftest import real_scan_path
+
+
+def _scan(name: str = "tugraz_brain_t2_4ch.h5", acc: float = 4.0):
+    with h5py.File(asset_path(name), "r") as hf:
+        k, target = torch.from_numpy(hf["kspace"][()]), hf["reconstruction_rss"][()]
+    spec = MaskSpec("random", (0.08 if acc == 4 else 0.04,), (acc,))
+    mask = torch.from_numpy(spec.sample(k.shape[-1], eval_rng(name)).mask)
+    return k, mask, target
+
+
+def _corner_mean(target: np.ndarray, c: int = 16) -> float:
+    """Mean of the target's four corner patches: air, pure noise on the real scans."""
+    t = target
+    patches = [t[..., :c, :c], t[..., :c, -c:], t[..., -c:, :c], t[..., -c:, -c:]]
+    return float(np.mean([p.mean() for p in patches]))
+
+
+def test_chi_mean_factor_is_the_noise_magnitude_mean():
+    assert chi_mean_factor(1) == pytest.approx(math.sqrt(math.pi) / 2, rel=1e-12)  # Rayleigh
+    rng = np.random.default_rng(0)
+    for coils in (2, 4, 15):
+        n = rng.standard_normal((100_000, coils)) + 1j * rng.standard_normal((100_000, coils))
+        r = np.sqrt((np.abs(n) ** 2).sum(1))
+        assert chi_mean_factor(coils) == pytest.approx(r.mean() / np.sqrt((r**2).mean()), 2e-3)
+    with pytest.raises(ValueError, match="coils"):
+        chi_mean_factor(0)
+
+
+def test_floor_matches_the_real_targets_background():
+    """Real TU Graz (4 coils) and twix (2 coils) scans: the level estimated from the
+    undersampled k-space alone matches the mean of the RSS target in the corners (the
+    phantom fills the readout field of view, so no row band is empty of signal and its
+    level is some 20 % high)."""
+    for name, tol in (("tugraz_brain_t2_4ch.h5", 0.05), ("twix_gre_phantom_2ch.h5", 0.3)):
+        k, mask, target = _scan(name)
+        level = floor_level(k * mask, mask)
+        assert level == pytest.approx(_corner_mean(target), rel=tol), name
+
+
+def test_noise_power_measures_added_noise_on_real_kspace():
+    """White noise of known power added to the real scan's k-space raises the estimate by
+    that power, coil by coil (different per coil)."""
+    k, mask, _ = _scan()
+    base = noise_power(k * mask, mask)
+    gen = torch.Generator().manual_seed(0)
+    per_coil = torch.tensor([1.0, 2.0, 4.0, 8.0]) * base  # 15x the scan's own noise in all
+    noise = (
+        torch.complex(torch.randn(k.shape, generator=gen), torch.randn(k.shape, generator=gen))
+        * torch.sqrt(per_coil / 2)[None, :, None, None]
+    )
+    raised = noise_power((k + noise) * mask, mask)
+    assert raised - base == pytest.approx(float(per_coil.sum()), rel=0.1)
+
+
+def test_noise_free_and_zero_kspace_get_no_floor():
+    """A noise-free real anatomy (Colin 27) with fastMRI's 2x readout oversampling has
+    empty rows, so its floor is ~0; all-zero samples give exactly 0 and change nothing."""
+    mag, _ = sources.draw_source("colin27", np.random.RandomState(3), (2, 384, 160), (192, 160), 0)
+    k = torch.from_numpy(fft2c_np(mag.astype(np.complex64))[:, None])
+    mask = torch.zeros(160, dtype=torch.bool)
+    mask[::3] = True
+    assert floor_level(k * mask, mask) < 1e-4 * float(mag.max())
+    assert noise_power(torch.zeros(1, 2, 32, 16, dtype=torch.complex64), mask[:16]) == 0.0
+    with pytest.raises(ValueError, match="bands"):
+        noise_power(k, mask, bands=0)
+
+
+def test_cs_output_is_raised_to_the_floor_and_only_there():
+    k, mask, target = _scan()
+    km, crop = k * mask, target.shape[-2:]
+    cfg = CSConfig(iterations=20, lam=3e-3)
+    floored = cs_reconstruct(km, mask, crop, cfg, 4.0)
+    plain = cs_reconstruct(km, mask, crop, cfg.replace(noise_floor=False), 4.0)
+    assert plain.floor == 0.0
+    assert floored.floor == pytest.approx(floor_level(km, mask))
+    assert torch.equal(floored.image, plain.image.clamp_min(floored.floor))
+    below = plain.image < floored.floor
+    assert 0.05 < float(below.float().mean()) < 0.9  # the thresholded background
+    assert torch.equal(floored.image[~below], plain.image[~below])
+
+
+@pytest.mark.parametrize("acc", [4.0, 8.0])
+def test_floor_raises_ssim_and_not_error_on_the_real_scan(acc):
+    """Real TU Graz scan at the table's lambda: SSIM against the real RSS target rises (the
+    background is no longer zero), and NMSE does not get worse."""
+    k, mask, target = _scan(str(real_scan_path().name), acc)
+    cfg = CSConfig(iterations=50, lam=1e-3)
+    floored = cs_reconstruct(k * mask, mask, target.shape[-2:], cfg, acc).image.numpy()
+    plain = cs_reconstruct(
+        k * mask, mask, target.shape[-2:], cfg.replace(noise_floor=False), acc
+    ).image.numpy()
+    assert ssim(target, floored) > ssim(target, plain) + 0.005
+    assert nmse(target, floored) <= nmse(target, plain)
+
+
+def test_noise_floor_is_a_config_option():
+    assert CSConfig().noise_floor is True
+    assert load_cs_config(None, ["noise_floor=false"]).noise_floor is False

@@ -160,3 +160,14 @@ def test_bad_lambda_in_a_config_file_is_one_line_naming_it(tmp_path, capsys):
     assert main([*argv, "--cs-config", str(cfg)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cs.yaml: lam: expected a number > 0, 'auto' or null" in err[0], err
+
+
+def test_auto_output_is_the_fixed_lambda_output_at_the_recorded_lambda():
+    """Real TU Graz scan, 8x: the lambda an auto output records reproduces it exactly, so
+    a reader can redo any CS output from its attributes."""
+    k, mask, target = _real(8.0, 0.04)
+    cfg = CSConfig(iterations=20, auto=AutoLambdaConfig(iterations=10))
+    auto = cs_reconstruct(k, mask, target.shape[-2:], cfg, 8.0, name="tugraz.h5")
+    assert auto.choice.rule == "auto"
+    fixed = cs_reconstruct(k, mask, target.shape[-2:], cfg.replace(lam=auto.choice.lam), 8.0)
+    assert torch.allclose(auto.image, fixed.image, rtol=1e-5, atol=1e-7 * float(target.max()))

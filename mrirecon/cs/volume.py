@@ -1,8 +1,7 @@
 """CS reconstruction of a whole volume: choose lambda for the scan, then solve in batches.
 
-The slices that chose lambda (``lam: auto``) start their final solve, on all acquired
-columns, from their cross-validation solution (a warm start); the others start at zero.
-With ``noise_floor`` the output magnitude is raised to the target's noise floor
+Every slice is solved from zero at the scan's lambda, so a ``lam: auto`` output is exactly
+the fixed-lambda reconstruction at the lambda it records. With ``noise_floor`` the output magnitude is raised to the target's noise floor
 (:mod:`mrirecon.cs.floor`), one level per scan.
 """
 
@@ -74,18 +73,6 @@ def cs_reconstruct(
     out = []
     for s0 in range(0, kspace.shape[0], config.batch_size):
         k = kspace[s0 : s0 + config.batch_size].to(device)
-        x0 = _warm_start(choice, s0, k.shape)
-        res = solve_batch(k, mask, choice.lam, config, estimate_maps=multicoil, x0=x0)
+        res = solve_batch(k, mask, choice.lam, config, estimate_maps=multicoil)
         out.append(center_crop(res.image, crop).abs().float().cpu().clamp_min(floor))
     return CSResult(torch.cat(out), choice, floor)
-
-
-def _warm_start(choice: LambdaChoice, s0: int, shape: torch.Size) -> torch.Tensor | None:
-    """The batch's warm start: the cross-validation solutions where there are some."""
-    inside = [(i, s - s0) for i, s in enumerate(choice.slices) if 0 <= s - s0 < shape[0]]
-    if choice.warm is None or not inside:
-        return None
-    x0 = choice.warm.new_zeros(shape[0], *shape[-2:])
-    for i, b in inside:
-        x0[b] = choice.warm[i]
-    return x0

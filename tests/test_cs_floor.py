@@ -116,3 +116,16 @@ def test_floor_raises_ssim_and_not_error_on_the_real_scan(acc):
 def test_noise_floor_is_a_config_option():
     assert CSConfig().noise_floor is True
     assert load_cs_config(None, ["noise_floor=false"]).noise_floor is False
+
+
+def test_long_volume_uses_a_few_slices_with_the_same_answer():
+    """Eight copies of the real slice, each with its own noise of one power: the floor read
+    from at most MAX_SLICES of them matches the one of a single noisy copy."""
+    k, mask, _ = _scan()
+    gen = torch.Generator().manual_seed(1)
+    power = 10 * noise_power(k * mask, mask)
+    noise = torch.complex(
+        torch.randn((8, *k.shape[1:]), generator=gen), torch.randn((8, *k.shape[1:]), generator=gen)
+    ) * math.sqrt(power / k.shape[1] / 2)
+    vol = (k + noise) * mask
+    assert floor_level(vol, mask) == pytest.approx(floor_level(vol[3:4], mask), rel=0.05)

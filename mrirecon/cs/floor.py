@@ -38,10 +38,13 @@ import torch
 
 from mrirecon.fft import ifft_readout
 
-__all__ = ["BANDS", "chi_mean_factor", "noise_power", "floor_level"]
+__all__ = ["BANDS", "MAX_SLICES", "chi_mean_factor", "noise_power", "floor_level"]
 
 # Row bands of the readout the noise power is estimated in (the least is taken).
 BANDS = 16
+# Slices the noise power is estimated on (evenly spaced): the noise is the receiver's, the
+# same on every slice, and a few slices hold plenty of samples.
+MAX_SLICES = 4
 
 
 def noise_power(kspace: torch.Tensor, mask: torch.Tensor, bands: int = BANDS) -> float:
@@ -95,6 +98,10 @@ def floor_level(kspace: torch.Tensor, mask: torch.Tensor) -> float:
 
     Returns:
         The level the output magnitude is raised to (``magnitude.clamp_min(level)``);
-        0 when no noise sample is available.
+        0 when no noise sample is available. At most ``MAX_SLICES`` evenly spaced slices
+        are read.
     """
+    n = kspace.shape[0]
+    if n > MAX_SLICES:
+        kspace = kspace[[round(i * (n - 1) / (MAX_SLICES - 1)) for i in range(MAX_SLICES)]]
     return chi_mean_factor(kspace.shape[1]) * math.sqrt(noise_power(kspace, mask))

@@ -1,8 +1,9 @@
 """CS reconstruction of a whole volume: choose lambda for the scan, then solve in batches.
 
 Every slice is solved from zero at the scan's lambda, so a ``lam: auto`` output is exactly
-the fixed-lambda reconstruction at the lambda it records. With ``noise_floor`` the output magnitude is raised to the target's noise floor
-(:mod:`mrirecon.cs.floor`), one level per scan.
+the fixed-lambda reconstruction at the lambda it records. With ``noise_floor`` the output
+magnitude is raised to the target's noise floor (:mod:`mrirecon.cs.floor`), one level per
+scan.
 """
 
 from __future__ import annotations

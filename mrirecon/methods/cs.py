@@ -70,7 +70,7 @@ def _floor_text(config: CSConfig, floor: float | None) -> str:
     """The noise floor the output was raised to, in words (mrirecon.cs.floor)."""
     if not config.noise_floor:
         return "off"
-    return "on" if floor is None else f"{floor:.4g} (estimated from the outer k-space rows)"
+    return "on" if floor is None else f"{floor:.4g} (estimated from the k-space)"
 
 
 def _rule_text(config: CSConfig, choice: LambdaChoice | None) -> str:

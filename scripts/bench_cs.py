@@ -56,7 +56,7 @@ from mrirecon.metrics import ssim
 from mrirecon.synth.kspace import write_volume
 from mrirecon.synth.volumes import SynthConfig, make_volume
 
-FIXED = 1e-3  # the per-acceleration table's value at 4x and 8x
+FIXED = 1e-3  # the fixed lambda timed and given to sigpy (the table before the noise floor)
 # The fixed lambdas scored per scan (quarter-decade steps); the oracle and best fixed are on it.
 ORACLE_GRID: tuple[float, ...] = AUTO_GRID[2:11]  # 1e-4 ... 1e-2
 PAIRS = ((0.08, 4.0), (0.04, 8.0))

@@ -12,7 +12,7 @@ Part 1, quality (per scan and acceleration, fastMRI-seeded random masks, cf 0.08
 - ``sigpy``: ``EspiritCalib`` + ``L1WaveletRecon`` at the same fixed relative lambda.
 
 Ours outputs the magnitude raised to the target's noise floor (``noise_floor``, the
-default; :mod:`mrirecon.cs.floor`); the same grid and auto are also scored as plain
+default; :mod:`mrirecon.noise_floor`); the same grid and auto are also scored as plain
 ``|x|`` (``noise_floor: false``), so the floor's share is visible. sigpy's output is its
 plain magnitude.
 
@@ -45,7 +45,6 @@ import torch
 
 from mrirecon.cs.config import AUTO_GRID, CSConfig
 from mrirecon.cs.espirit import espirit_maps
-from mrirecon.cs.floor import floor_level
 from mrirecon.cs.operators import sense_adjoint
 from mrirecon.cs.recon import solve_batch
 from mrirecon.cs.volume import cs_reconstruct
@@ -53,6 +52,7 @@ from mrirecon.data.assets import asset_path
 from mrirecon.data.masks import MaskSpec, eval_rng
 from mrirecon.fft import center_crop
 from mrirecon.metrics import ssim
+from mrirecon.noise_floor import floor_level
 from mrirecon.synth.kspace import write_volume
 from mrirecon.synth.volumes import SynthConfig, make_volume
 

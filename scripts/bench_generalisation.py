@@ -262,7 +262,8 @@ def methods_from(args: argparse.Namespace) -> list[Method]:
         kind = checkpoint_kind(checkpoint)
         label = method_label(kind)
         key = "model" if i == 0 else f"model{i + 1}"
-        methods.append(Method(key, label, spec_class(kind)(Path(checkpoint))))
+        spec = spec_class(kind)(Path(checkpoint), noise_floor=args.noise_floor)
+        methods.append(Method(key, label, spec))
     if args.demo is not None:
         methods.append(Method("demo", "demo U-Net", UnetSpec(Path(args.demo))))
     return methods
@@ -280,6 +281,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--accelerations", type=float, nargs="+", default=[4.0, 8.0])
     p.add_argument("--scans", nargs="+", default=[*REAL, *SIMULATED], help="subset of scans")
     p.add_argument("--no-cs", action="store_true", help="leave CS out (the slow column)")
+    p.add_argument(
+        "--noise-floor",
+        action="store_true",
+        help="the models' outputs raised to the target's noise floor, as CS's are",
+    )
     p.add_argument("--work", type=Path, help="keep scans and outputs here (reruns reuse them)")
     p.add_argument("--wheels", type=Path, default=Path.home() / ".cache" / "mrirecon" / "wheels")
     p.add_argument("--device", default="cpu")

@@ -44,7 +44,7 @@ def test_choice_is_deterministic_for_a_file_name():
 def test_auto_beats_a_badly_chosen_fixed_lambda_on_a_real_scan():
     """Real TU Graz 4-coil scan, 4x: auto vs fixed lambdas a decade off the table's 1e-3.
 
-    Scored on the plain magnitude: the noise floor (mrirecon.cs.floor) flattens SSIM at
+    Scored on the plain magnitude: the noise floor (mrirecon.noise_floor) flattens SSIM at
     large lambda, and this test is about the lambda."""
     k, mask, target = _real(4.0, 0.08)
     cfg = CSConfig(iterations=50, noise_floor=False)

@@ -135,7 +135,7 @@ def test_default_columns_are_every_shipped_model_generalist_first(tmp_path, monk
         tiny_checkpoint(root / f"{name}.pt", model=model)
         (root / f"{name}.md").write_text(CARD.format(name=name))
     monkeypatch.setenv(ROOT_ENV, str(root))
-    args = Namespace(checkpoint=[], no_cs=True, demo=None)
+    args = Namespace(checkpoint=[], no_cs=True, demo=None, noise_floor=False)
     methods = bench.methods_from(args)
     assert [(m.key, m.label) for m in methods] == [
         ("zf", "ZF"), ("model", "U-Net"), ("model2", "E2E-VarNet")

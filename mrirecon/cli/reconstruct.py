@@ -55,6 +55,12 @@ def add_method_args(p: argparse.ArgumentParser, many_checkpoints: bool = False) 
         metavar="KEY=VALUE",
         help="override a CS setting (repeatable), e.g. --cs-set iterations=50",
     )
+    p.add_argument(
+        "--noise-floor",
+        action="store_true",
+        help="learned methods: raise the output to the noise floor of the target, estimated "
+        "from the k-space, as CS does by default (CS: --cs-set noise_floor=false turns it off)",
+    )
 
 
 def mask_spec(args: argparse.Namespace) -> MaskSpec:
@@ -63,7 +69,7 @@ def mask_spec(args: argparse.Namespace) -> MaskSpec:
 
 def method_options(args: argparse.Namespace) -> MethodOptions:
     one = args.checkpoint if not isinstance(args.checkpoint, list) else None
-    return MethodOptions(one, args.cs_config, tuple(args.cs_set))
+    return MethodOptions(one, args.cs_config, tuple(args.cs_set), noise_floor=args.noise_floor)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

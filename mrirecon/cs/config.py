@@ -170,7 +170,7 @@ class CSConfig:
         seed: seed of the power iteration's random start vector.
         noise_floor: raise the output magnitude to at least the mean magnitude of the
             target's pure noise, estimated from the scan's k-space where it holds only
-            noise (:mod:`mrirecon.cs.floor`): the background level of a noisy RSS or ESC
+            noise (:mod:`mrirecon.noise_floor`): the background level of a noisy RSS or ESC
             target, which soft-thresholding removes (False = the plain ``|x|``).
     """
 

@@ -20,7 +20,6 @@ import torch
 
 from mrirecon.cs.config import CSConfig
 from mrirecon.cs.espirit import espirit_maps
-from mrirecon.cs.floor import floor_level
 from mrirecon.cs.recon import solve_batch
 from mrirecon.data.dataset import SliceDataset, VolumeInfo, scan_folder
 from mrirecon.data.header import recon_crop
@@ -29,6 +28,7 @@ from mrirecon.data.transforms import zero_filled
 from mrirecon.errors import ConfigError, DataError
 from mrirecon.fft import center_crop
 from mrirecon.metrics import ssim
+from mrirecon.noise_floor import floor_level
 
 __all__ = ["TuneResult", "tune_lambda", "DEFAULT_GRID", "central_slices"]
 
@@ -68,7 +68,7 @@ class _Case(NamedTuple):
     target: np.ndarray  # (n, h, w)
     maxval: float
     crop: tuple[int, int]
-    floor: float  # the output's noise floor (mrirecon.cs.floor; 0 = off)
+    floor: float  # the output's noise floor (mrirecon.noise_floor; 0 = off)
 
 
 def _load(ds: SliceDataset, vol: int, slices: list[int]) -> tuple[torch.Tensor, np.ndarray, float]:

@@ -2,7 +2,7 @@
 
 Every slice is solved from zero at the scan's lambda, so a ``lam: auto`` output is exactly
 the fixed-lambda reconstruction at the lambda it records. With ``noise_floor`` the output
-magnitude is raised to the target's noise floor (:mod:`mrirecon.cs.floor`), one level per
+magnitude is raised to the target's noise floor (:mod:`mrirecon.noise_floor`), one level per
 scan.
 """
 
@@ -14,9 +14,9 @@ import torch
 
 from mrirecon.cs.auto import LambdaChoice, choose_lambda
 from mrirecon.cs.config import CSConfig
-from mrirecon.cs.floor import floor_level
 from mrirecon.cs.recon import check_inputs, solve_batch
 from mrirecon.fft import center_crop
+from mrirecon.noise_floor import floor_level
 
 __all__ = ["CSResult", "cs_reconstruct"]
 

@@ -67,7 +67,7 @@ class CSMethod:
 
 
 def _floor_text(config: CSConfig, floor: float | None) -> str:
-    """The noise floor the output was raised to, in words (mrirecon.cs.floor)."""
+    """The noise floor the output was raised to, in words (mrirecon.noise_floor)."""
     if not config.noise_floor:
         return "off"
     return "on" if floor is None else f"{floor:.4g} (estimated from the k-space)"

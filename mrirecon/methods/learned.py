@@ -16,10 +16,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from mrirecon.errors import CheckpointError, ConfigError
-from mrirecon.methods.base import MethodOptions
+from mrirecon.methods.base import MethodOptions, Volume
 
 __all__ = [
     "CheckpointSpec",
@@ -53,11 +54,15 @@ class CheckpointSpec:
         batch_size: slices per forward pass.
         tag: tells two checkpoints of one kind apart: the method is then named
             ``KIND@TAG`` (its output folder and report column); "" = just ``KIND``.
+        noise_floor: raise the output magnitude to the target's noise floor, estimated
+            per volume from its k-space (:mod:`mrirecon.noise_floor`; off by default, so a
+            model's output is the network's, e.g. fastMRI's for imported weights).
     """
 
     checkpoint: Path
     batch_size: int = DEFAULT_BATCH
     tag: str = ""
+    noise_floor: bool = False
 
     kind: ClassVar[str]  # the method, and the ``model.kind`` its checkpoints hold
 
@@ -76,7 +81,7 @@ class CheckpointSpec:
     def from_options(cls, options: MethodOptions) -> CheckpointSpec:
         if options.checkpoint is None:
             raise ConfigError(f"--method {cls.kind} needs --checkpoint")
-        return cls(Path(options.checkpoint), options.batch_size)
+        return cls(Path(options.checkpoint), options.batch_size, noise_floor=options.noise_floor)
 
     @cached_property
     def checkpoint_file(self) -> Path:
@@ -94,7 +99,8 @@ class CheckpointSpec:
         return file_sha256(path)
 
     def settings(self) -> dict[str, Any]:
-        return {"checkpoint_sha256": self.checkpoint_sha256}
+        extra = {"noise_floor": True} if self.noise_floor else {}  # off: as before it existed
+        return {"checkpoint_sha256": self.checkpoint_sha256, **extra}
 
 
 class LoadedModel:
@@ -119,6 +125,7 @@ class LoadedModel:
                 f"{spec.checkpoint}: holds a {kind} model; use --method {kind}, not {spec.kind}"
             )
         self._device = torch.device("cpu")
+        self._floor: float | None = None
         model_cfg = {f"model_{k}": v for k, v in vars(self.config.model).items() if k != "kind"}
         self._prov = {
             "checkpoint": str(spec.checkpoint_file.resolve()),
@@ -135,8 +142,19 @@ class LoadedModel:
             self._device = device
         return self.model
 
+    def finish(self, volume: Volume, image: np.ndarray) -> np.ndarray:
+        """The network's (S, h, w) output, raised to the noise floor if the spec asks."""
+        if not self.spec.noise_floor:
+            return image
+        from mrirecon.noise_floor import floor_level
+
+        self._floor = floor_level(volume.kspace, volume.mask)
+        return np.maximum(image, np.float32(self._floor))
+
     def provenance(self) -> dict[str, Any]:
-        return {**self._prov, "autocast": "bf16" if self._device.type == "cuda" else "none"}
+        floor = "off" if not self.spec.noise_floor else f"{self._floor or 0.0:.4g}"
+        autocast = "bf16" if self._device.type == "cuda" else "none"
+        return {**self._prov, "autocast": autocast, "noise_floor": floor}
 
 
 def checkpoint_kind(checkpoint: str | os.PathLike[str]) -> str:

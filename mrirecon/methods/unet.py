@@ -76,7 +76,7 @@ class UnetMethod(LoadedModel):
                 volume.kspace.to(device), volume.mask.to(device), volume.crop, volume.info.multicoil
             )
         out = unet_inference(model, image, device, self.spec.batch_size)
-        return out.numpy().astype(np.float32, copy=False)
+        return self.finish(volume, out.numpy().astype(np.float32, copy=False))
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,7 @@ class UnetSpec(CheckpointSpec):
         "model_hash",
         "train_accelerations",
         "autocast",
+        "noise_floor",
     )
 
     def build(self) -> UnetMethod:

@@ -33,7 +33,7 @@ class VarNetMethod(LoadedModel):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 image = model(k, mask, num_low, volume.crop)
             out.append(image.float().cpu())
-        return torch.cat(out).numpy().astype(np.float32, copy=False)
+        return self.finish(volume, torch.cat(out).numpy().astype(np.float32, copy=False))
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class VarNetSpec(CheckpointSpec):
         "model_num_cascades",
         "train_accelerations",
         "autocast",
+        "noise_floor",
     )
 
     def build(self) -> VarNetMethod:

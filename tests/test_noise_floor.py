@@ -1,4 +1,4 @@
-"""The CS output's noise floor (mrirecon.cs.floor): estimate, level and effect on real scans."""
+"""The CS output's noise floor (mrirecon.noise_floor): estimate, level and effect on real scans."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from mrirecon.cs.config import CSConfig, load_cs_config
-from mrirecon.cs.floor import chi_mean_factor, floor_level, noise_power
 from mrirecon.cs.volume import cs_reconstruct
 from mrirecon.data.assets import asset_path
 from mrirecon.data.masks import MaskSpec, eval_rng
 from mrirecon.fft import fft2c_np
 from mrirecon.metrics import nmse, ssim
+from mrirecon.noise_floor import chi_mean_factor, floor_level, noise_power
 from mrirecon.synth import sources
 from tests.conftest import real_scan_path
 
@@ -129,3 +129,35 @@ def test_long_volume_uses_a_few_slices_with_the_same_answer():
     ) * math.sqrt(power / k.shape[1] / 2)
     vol = (k + noise) * mask
     assert floor_level(vol, mask) == pytest.approx(floor_level(vol[3:4], mask), rel=0.05)
+
+
+def test_learned_methods_take_the_floor_only_when_asked(tmp_path):
+    """``reconstruct --noise-floor``: a U-Net's output (files built from the real scan) is
+    the plain output raised to the volume's floor_level, recorded in its attributes; without
+    the flag it is the plain output, and the two runs are told apart on resume."""
+    from mrirecon.cli import main
+    from mrirecon.data.fastmri_h5 import read_attrs, read_reconstruction
+    from tests.recon_utils import data_folder, tiny_checkpoint
+
+    data_folder(tmp_path / "in", [("mc.h5", True, 2, 3)])
+    ckpt = tiny_checkpoint(tmp_path / "ckpt" / "last.pt")
+    base = ["reconstruct", "--method", "unet", "--checkpoint", str(ckpt), "--input",
+            str(tmp_path / "in"), "--accelerations", "4", "--no-progress"]  # fmt: skip
+    assert main([*base, "--output", str(tmp_path / "plain")]) == 0
+    assert main([*base, "--output", str(tmp_path / "floor"), "--noise-floor"]) == 0
+    plain = read_reconstruction(tmp_path / "plain" / "mc.h5")
+    floored = read_reconstruction(tmp_path / "floor" / "mc.h5")
+    with h5py.File(tmp_path / "in" / "mc.h5", "r") as hf:
+        k = torch.from_numpy(hf["kspace"][()])
+    with h5py.File(tmp_path / "floor" / "mc.h5", "r") as hf:
+        mask = torch.from_numpy(hf["mask"][()].astype(bool))
+    level = floor_level(k * mask, mask)
+    assert level > 0
+    np.testing.assert_array_equal(floored, np.maximum(plain, np.float32(level)))
+    assert (plain < level).any()  # the floor changed something
+    assert read_attrs(tmp_path / "plain" / "mc.h5")["noise_floor"] == "off"
+    assert float(read_attrs(tmp_path / "floor" / "mc.h5")["noise_floor"]) == pytest.approx(
+        level, rel=1e-3
+    )
+    # The floored outputs were made with other settings: a plain rerun there refuses.
+    assert main([*base, "--output", str(tmp_path / "floor")]) != 0

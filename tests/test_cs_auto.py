@@ -10,6 +10,7 @@ import torch
 from mrirecon.cli import main
 from mrirecon.cs.auto import AutoLambdaWarning, choose_lambda, holdout_folds
 from mrirecon.cs.config import AUTO_GRID, AutoLambdaConfig, CSConfig
+from mrirecon.cs.espirit import acs_bounds
 from mrirecon.cs.volume import cs_reconstruct
 from mrirecon.data.fastmri_h5 import read_attrs
 from mrirecon.data.masks import MaskSpec, eval_rng
@@ -32,9 +33,14 @@ def test_choice_is_deterministic_for_a_file_name():
         holdout_folds(mask, CSConfig(), "scan_a.h5"),
         holdout_folds(mask, CSConfig(), "scan_a.h5"),
     )
-    assert len(a) == 2 and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert len(a) == 4 and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert not np.array_equal(a[0], holdout_folds(mask, CSConfig(), "scan_b.h5")[0])
-    assert not set(a[0]) & set(a[1])  # disjoint folds
+    held = np.concatenate(a)
+    assert len(set(held)) == len(held)  # disjoint folds
+    # complete cross-validation: every acquired column outside the ACS block once, no other
+    c0, c1 = acs_bounds(mask)
+    cols = np.flatnonzero(mask.numpy())
+    assert set(held) == set(cols[(cols < c0) | (cols >= c1)])
     cfg = CSConfig(iterations=10, auto=AutoLambdaConfig(iterations=5))
     first = choose_lambda(k, mask, cfg, "scan_a.h5", 4.0)
     again = choose_lambda(k, mask, cfg, "scan_a.h5", 4.0)

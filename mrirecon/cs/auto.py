@@ -4,10 +4,11 @@ The target is never read. For a volume, on a few central slices:
 
 1. the acquired columns outside the ACS block are split at random into disjoint held-out
    subsets (``auto.holdout`` of them each; the RNG is seeded from the file name, so the
-   choice is the same on every run);
-2. for each of ``auto.folds`` subsets the whole lambda grid is solved as one batch on the
-   remaining columns (ESPIRiT maps come from the ACS block, which is never held out, so
-   they are estimated once);
+   choice is the same on every run; by default all 4 quarters, so every such column is
+   held out once);
+2. for each of ``auto.folds`` subsets the lambda grid (7 half-decade steps by default) is
+   solved as one batch on the remaining columns (ESPIRiT maps come from the ACS block,
+   which is never held out, so they are estimated once);
 3. each solution predicts the held-out columns, ``F S x``; the prediction error of each
    column is taken back along the readout (a 1-D inverse FFT) and only the rows of the
    output crop are kept (a readout-oversampled scan's outer rows, cropped away in the

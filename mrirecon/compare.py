@@ -25,7 +25,7 @@ from mrirecon.data.masks import MaskSpec
 from mrirecon.errors import ConfigError, DataError
 from mrirecon.evaluate import VolumeScore, evaluate_folders
 from mrirecon.io import atomic_write, check_writable
-from mrirecon.methods import CSSpec, MethodSpec, ReconMethod, ZeroFilledSpec
+from mrirecon.methods import CSSpec, MethodSpec, ReconMethod, ZeroFilledSpec, with_noise_floor
 from mrirecon.reconstruct import ReconJob, check_output_folder, reconstruct_folder
 from mrirecon.report import ReportInputs, recon_dir, write_report
 
@@ -51,6 +51,9 @@ class CompareConfig:
         n_boot: bootstrap resamples.
         overwrite: redo reconstructions even when finished outputs exist.
         progress: show progress bars.
+        noise_floor: every method but zero-filled raises its output to the target's noise
+            floor (True) or none does (False), so the comparison is like for like
+            (:func:`mrirecon.methods.with_noise_floor`; ``methods`` holds the result).
     """
 
     data: tuple[Path, ...]
@@ -63,10 +66,12 @@ class CompareConfig:
     n_boot: int = 10000
     overwrite: bool = False
     progress: bool = True
+    noise_floor: bool = True
 
     def __post_init__(self) -> None:
         if not self.data:
             raise ConfigError("compare needs at least one data folder")
+        object.__setattr__(self, "methods", with_noise_floor(self.methods, self.noise_floor))
         names = [m.name for m in self.methods]
         if len(set(names)) != len(names) or not names:
             raise ConfigError(f"methods must be distinct and non-empty, got {names}")

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import matplotlib
@@ -249,7 +249,7 @@ def table(
 def methods_from(args: argparse.Namespace) -> list[Method]:
     """The columns: zero-filled, CS (unless --no-cs), each model (its checkpoint's kind
     decides the method), the demo model."""
-    from mrirecon.methods import checkpoint_kind, method_label, spec_class
+    from mrirecon.methods import checkpoint_kind, method_label, spec_class, with_noise_floor
 
     methods = [Method("zf", "ZF", ZeroFilledSpec())]
     if not args.no_cs:
@@ -262,11 +262,12 @@ def methods_from(args: argparse.Namespace) -> list[Method]:
         kind = checkpoint_kind(checkpoint)
         label = method_label(kind)
         key = "model" if i == 0 else f"model{i + 1}"
-        spec = spec_class(kind)(Path(checkpoint), noise_floor=args.noise_floor)
-        methods.append(Method(key, label, spec))
+        methods.append(Method(key, label, spec_class(kind)(Path(checkpoint))))
     if args.demo is not None:
         methods.append(Method("demo", "demo U-Net", UnetSpec(Path(args.demo))))
-    return methods
+    # Like for like, as compare: every column but ZF with the target's noise floor, or none.
+    specs = with_noise_floor([m.spec for m in methods], args.noise_floor)
+    return [replace(m, spec=spec) for m, spec in zip(methods, specs, strict=True)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -283,8 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-cs", action="store_true", help="leave CS out (the slow column)")
     p.add_argument(
         "--noise-floor",
-        action="store_true",
-        help="the models' outputs raised to the target's noise floor, as CS's are",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="every column but ZF raised to the target's noise floor (default), or none",
     )
     p.add_argument("--work", type=Path, help="keep scans and outputs here (reruns reuse them)")
     p.add_argument("--wheels", type=Path, default=Path.home() / ".cache" / "mrirecon" / "wheels")

@@ -144,3 +144,9 @@ def test_default_columns_are_every_shipped_model_generalist_first(tmp_path, monk
         ("unet", f"pretrained:{bench.GENERALIST}"),
         ("varnet", "pretrained:a-varnet"),
     ]
+    # like for like: the floor for every column but ZF, or for none
+    for floor in (True, False):
+        cols = bench.methods_from(Namespace(**{**vars(args), "no_cs": False, "noise_floor": floor}))
+        assert [m.key for m in cols] == ["zf", "cs", "model", "model2"]
+        assert cols[1].spec.config.noise_floor is floor
+        assert [m.spec.noise_floor for m in cols[2:]] == [floor, floor]

@@ -161,3 +161,46 @@ def test_learned_methods_take_the_floor_only_when_asked(tmp_path):
     )
     # The floored outputs were made with other settings: a plain rerun there refuses.
     assert main([*base, "--output", str(tmp_path / "floor")]) != 0
+
+
+def test_compare_gives_every_method_but_zero_filled_the_same_floor(tmp_path, capsys):
+    """``compare`` is like for like: by default the U-Net takes the floor CS has, with
+    ``--no-noise-floor`` (or ``--cs-set noise_floor=false``) neither has it, zero-filled never;
+    a flag that contradicts ``--cs-set noise_floor`` is one clear error line."""
+    from mrirecon.cli import main
+    from mrirecon.data.fastmri_h5 import read_attrs, read_reconstruction
+    from tests.recon_utils import data_folder, tiny_checkpoint
+
+    data_folder(tmp_path / "in", [("mc.h5", True, 2, 3)])
+    ckpt = tiny_checkpoint(tmp_path / "ckpt" / "last.pt")
+    base = ["compare", "--data", str(tmp_path / "in"), "--checkpoint", str(ckpt), "--methods",
+            "zero-filled", "cs", "unet", "--accelerations", "4", "--no-progress",
+            "--cs-set", "iterations=5"]  # fmt: skip
+
+    def attrs(out: str, method: str) -> dict:
+        return read_attrs(tmp_path / out / "recon" / method / "4x" / "mc.h5")
+
+    assert main([*base, "--out", str(tmp_path / "like")]) == 0
+    assert attrs("like", "cs")["cs_noise_floor"] != "off"
+    level = float(attrs("like", "unet")["noise_floor"])
+    assert level > 0
+    low = read_reconstruction(tmp_path / "like/recon/unet/4x/mc.h5").min()
+    assert low == pytest.approx(level, rel=1e-3)  # raised to the floor (attribute: 4 digits)
+    assert "noise_floor" not in attrs("like", "zero-filled")
+    for out, flag in (("none", ["--no-noise-floor"]), ("none2", ["--cs-set", "noise_floor=false"])):
+        assert main([*base, "--out", str(tmp_path / out), *flag]) == 0
+        assert attrs(out, "cs")["cs_noise_floor"] == "off"
+        assert attrs(out, "unet")["noise_floor"] == "off"
+    capsys.readouterr()
+    bad = [
+        *base,
+        "--out",
+        str(tmp_path / "bad"),
+        "--no-noise-floor",
+        "--cs-set",
+        "noise_floor=true",
+    ]
+    assert main(bad) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--no-noise-floor conflicts with --cs-set noise_floor=true" in err[0]
+    assert "Traceback" not in err[0]

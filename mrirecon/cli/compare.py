@@ -52,17 +52,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mrirecon.compare import CompareConfig, run_compare
+    from mrirecon.methods import CSSpec
 
+    options = method_options(args)
+    # Like for like: unless told, every method takes the floor CS's settings give it.
+    floor = CSSpec.from_options(options).config.noise_floor
     cfg = CompareConfig(
         data=tuple(args.data),
         out=args.out,
-        methods=specs_for(args.methods, method_options(args), args.checkpoint),
+        methods=specs_for(args.methods, options, args.checkpoint),
         mask=mask_spec(args),
         seed=args.seed,
         device=args.device,
         panels=tuple(args.panels),
         overwrite=args.overwrite,
         progress=not args.no_progress,
+        noise_floor=floor,
     )
     result = run_compare(cfg)
     print(result.summary)

@@ -55,11 +55,19 @@ def add_method_args(p: argparse.ArgumentParser, many_checkpoints: bool = False) 
         metavar="KEY=VALUE",
         help="override a CS setting (repeatable), e.g. --cs-set iterations=50",
     )
+    if many_checkpoints:  # compare: one setting for every method, like for like
+        floor_help = (
+            "raise every method's output but zero-filled's to the noise floor of the target, "
+            "estimated from the k-space (default: CS's noise_floor setting, on unless "
+            "--cs-set noise_floor=false), or none (--no-noise-floor)"
+        )
+    else:
+        floor_help = (
+            "raise the output to the noise floor of the target, estimated from the k-space "
+            "(default: on for CS, as its noise_floor setting; off for learned methods)"
+        )
     p.add_argument(
-        "--noise-floor",
-        action="store_true",
-        help="learned methods: raise the output to the noise floor of the target, estimated "
-        "from the k-space, as CS does by default (CS: --cs-set noise_floor=false turns it off)",
+        "--noise-floor", action=argparse.BooleanOptionalAction, default=None, help=floor_help
     )
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "method_names",
     "spec_class",
     "make_spec",
+    "with_noise_floor",
     "specs_for",
     "checkpoint_kind",
     "method_label",
@@ -97,6 +98,26 @@ def spec_class(name: str) -> type[MethodSpec]:
 def make_spec(name: str, options: MethodOptions | None = None) -> MethodSpec:
     """The spec of method ``name`` built from command-line options (None: no options)."""
     return spec_class(name).from_options(options or MethodOptions())
+
+
+def with_noise_floor(specs: Sequence[MethodSpec], on: bool) -> tuple[MethodSpec, ...]:
+    """The same methods with the target's noise floor (:mod:`mrirecon.noise_floor`) on or off
+    for every one of them but zero-filled, so that a comparison is like for like.
+
+    CS takes it as its ``noise_floor`` setting, a learned method as its ``noise_floor``
+    option; zero-filled stays fastMRI's baseline (``|IFFT|`` / RSS, no floor).
+    """
+    from mrirecon.methods.cs import CSSpec
+    from mrirecon.methods.learned import CheckpointSpec
+
+    out: list[MethodSpec] = []
+    for spec in specs:
+        if isinstance(spec, CSSpec):
+            spec = replace(spec, config=spec.config.replace(noise_floor=on))
+        elif isinstance(spec, CheckpointSpec):
+            spec = replace(spec, noise_floor=on)
+        out.append(spec)
+    return tuple(out)
 
 
 def method_label(name: str) -> str:

@@ -52,15 +52,17 @@ class MethodOptions(NamedTuple):
         cs_config: a CS YAML config (the CS method).
         cs_overrides: ``KEY=VALUE`` CS settings that replace the config's.
         batch_size: slices per forward pass (learned methods).
-        noise_floor: learned methods raise their output to the target's noise floor
-            (:mod:`mrirecon.noise_floor`; CS has its own ``noise_floor`` setting).
+        noise_floor: raise the output to the target's noise floor
+            (:mod:`mrirecon.noise_floor`): True or False for every method but zero-filled
+            (CS's ``noise_floor`` setting included); None = each method's default (CS: its
+            config's, on by default; learned methods: off).
     """
 
     checkpoint: Path | None = None
     cs_config: Path | None = None
     cs_overrides: tuple[str, ...] = ()
     batch_size: int = 8
-    noise_floor: bool = False
+    noise_floor: bool | None = None
 
 
 class ReconMethod(Protocol):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mrirecon.cs.config import CSConfig, cs_config_to_dict, load_cs_config
+from mrirecon.errors import ConfigError
 from mrirecon.methods.base import TIER_CLASSICAL, MethodOptions, Volume
 
 if TYPE_CHECKING:
@@ -121,6 +122,16 @@ class CSSpec:
     def from_options(cls, options: MethodOptions) -> CSSpec:
         config = load_cs_config(options.cs_config, options.cs_overrides, flag="--cs-set")
         source = "" if options.cs_config is None else str(Path(options.cs_config))
+        if options.noise_floor is not None:
+            set_here = any(
+                o.split("=", 1)[0].strip() == "noise_floor" for o in options.cs_overrides
+            )
+            if set_here and config.noise_floor != options.noise_floor:
+                flag = "--noise-floor" if options.noise_floor else "--no-noise-floor"
+                raise ConfigError(
+                    f"{flag} conflicts with --cs-set noise_floor={str(config.noise_floor).lower()}"
+                )
+            config = config.replace(noise_floor=options.noise_floor)
         return cls(config, source)
 
     @property

@@ -81,7 +81,8 @@ class CheckpointSpec:
     def from_options(cls, options: MethodOptions) -> CheckpointSpec:
         if options.checkpoint is None:
             raise ConfigError(f"--method {cls.kind} needs --checkpoint")
-        return cls(Path(options.checkpoint), options.batch_size, noise_floor=options.noise_floor)
+        floor = bool(options.noise_floor)  # None: off, the network's own output
+        return cls(Path(options.checkpoint), options.batch_size, noise_floor=floor)
 
     @cached_property
     def checkpoint_file(self) -> Path:

@@ -204,3 +204,22 @@ def test_compare_gives_every_method_but_zero_filled_the_same_floor(tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--no-noise-floor conflicts with --cs-set noise_floor=true" in err[0]
     assert "Traceback" not in err[0]
+
+
+def test_reconstruct_flag_turns_the_cs_floor_off(tmp_path):
+    """``reconstruct --method cs --no-noise-floor`` is ``--cs-set noise_floor=false``."""
+    from mrirecon.cli import main
+    from mrirecon.data.fastmri_h5 import read_attrs, read_reconstruction
+    from tests.recon_utils import data_folder
+
+    data_folder(tmp_path / "in", [("mc.h5", True, 2, 3)])
+    base = ["reconstruct", "--method", "cs", "--input", str(tmp_path / "in"), "--accelerations",
+            "4", "--no-progress", "--cs-set", "iterations=5", "--cs-set", "lam=0.001"]  # fmt: skip
+    runs = {"flag": ["--no-noise-floor"], "set": ["--cs-set", "noise_floor=false"], "on": []}
+    for out, extra in runs.items():
+        assert main([*base, "--output", str(tmp_path / out), *extra]) == 0
+    got = {out: read_reconstruction(tmp_path / out / "mc.h5") for out in runs}
+    np.testing.assert_array_equal(got["flag"], got["set"])
+    assert read_attrs(tmp_path / "flag" / "mc.h5")["cs_noise_floor"] == "off"
+    assert read_attrs(tmp_path / "on" / "mc.h5")["cs_noise_floor"] != "off"
+    assert (got["on"] > got["flag"]).any() and (got["on"] >= got["flag"]).all()

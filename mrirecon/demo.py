@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the data, training and compare stacks are imported only to 
 __all__ = [
     "DATA_MARKER",
     "DEMO_CONFIG",
+    "DEMO_VARNET_CONFIG",
     "find_demo_config",
     "demo_data",
     "train_demo",
@@ -33,10 +34,12 @@ __all__ = [
 
 DATA_MARKER = ".demo-data.json"
 DEMO_CONFIG = "demo.yaml"
+DEMO_VARNET_CONFIG = "demo_varnet.yaml"
 
 
-def find_demo_config() -> Path:
-    """configs/demo.yaml: in $MRIRECON_CONFIG_DIR, the package, or the source checkout.
+def find_demo_config(name: str = DEMO_CONFIG) -> Path:
+    """configs/NAME (default demo.yaml): in $MRIRECON_CONFIG_DIR, the package, or the
+    source checkout.
 
     Raises:
         ConfigError: no folder holds it.
@@ -45,10 +48,10 @@ def find_demo_config() -> Path:
     dirs = [Path(d) for d in (os.environ.get("MRIRECON_CONFIG_DIR"),) if d]
     dirs += [here / "configs", here.parent / "configs"]
     for d in dirs:
-        if (d / DEMO_CONFIG).is_file():
-            return d / DEMO_CONFIG
+        if (d / name).is_file():
+            return d / name
     raise ConfigError(
-        f"{DEMO_CONFIG}: not found in {', '.join(map(str, dirs))}; pass --config or set "
+        f"{name}: not found in {', '.join(map(str, dirs))}; pass --config or set "
         "MRIRECON_CONFIG_DIR"
     )
 
@@ -91,8 +94,14 @@ def demo_data(root: Path) -> DemoLayout:
     return layout
 
 
-def train_demo(cfg_path: Path, device: str, layout: DemoLayout | None, run_dir: Path) -> Path:
-    """Train (or resume, or reuse) the demo U-Net; returns its final checkpoint (last.pt).
+def train_demo(
+    cfg_path: Path,
+    device: str,
+    layout: DemoLayout | None,
+    run_dir: Path,
+    label: str = "U-Net",
+) -> Path:
+    """Train (or resume, or reuse) a demo model; returns its final checkpoint (last.pt).
 
     The final weights are used, not the best-on-validation ones, because the validation
     volumes are also the comparison's test volumes.
@@ -102,6 +111,7 @@ def train_demo(cfg_path: Path, device: str, layout: DemoLayout | None, run_dir: 
         device: ``auto``, ``cpu`` or ``cuda`` (``run.device``).
         layout: the demo data (unused when a finished checkpoint is reused).
         run_dir: the run folder.
+        label: the model's name in progress lines (the config decides what it is).
 
     Returns:
         the path of last.pt.
@@ -115,17 +125,18 @@ def train_demo(cfg_path: Path, device: str, layout: DemoLayout | None, run_dir: 
     resume = False
     if last.is_file():
         if load_checkpoint(last).epoch + 1 >= cfg.run.epochs:
-            print(f"[2/3] U-Net: reusing finished checkpoint {last}", flush=True)
+            print(f"[2/3] {label}: reusing finished checkpoint {last}", flush=True)
             return last
         resume = True
     if layout is None:
         raise ConfigError(f"{run_dir}: no finished checkpoint and no demo data to train on")
     t0 = time.perf_counter()
     print(
-        f"[2/3] U-Net: training {cfg_path.name} ({cfg.run.epochs} epochs) in {run_dir}", flush=True
+        f"[2/3] {label}: training {cfg_path.name} ({cfg.run.epochs} epochs) in {run_dir}",
+        flush=True,
     )
     fit(cfg, layout.train_dir, run_dir, val_root=layout.val_dir, resume=resume)
-    print(f"[2/3] U-Net: trained in {time.perf_counter() - t0:.0f} s", flush=True)
+    print(f"[2/3] {label}: trained in {time.perf_counter() - t0:.0f} s", flush=True)
     return last
 
 
@@ -134,11 +145,16 @@ VARNET_GENERALIST = "varnet-generalist"
 
 
 def compare_demo(
-    out: Path, layout: DemoLayout, checkpoint: Path, accelerations: Sequence[float], device: str
+    out: Path,
+    layout: DemoLayout,
+    checkpoint: Path,
+    accelerations: Sequence[float],
+    device: str,
+    varnet: Path | None = None,
 ) -> CompareResult:
     """Compare zero-filled, CS, the shipped generalist U-Net and VarNet (when this
-    installation has them) and the demo-trained U-Net on the validation volumes and the
-    real scans.
+    installation has them) and the demo-trained U-Net (and VarNet) on the validation
+    volumes and the real scans.
 
     Args:
         out: the demo folder (metrics.csv, summary.md and report.html go here).
@@ -146,6 +162,7 @@ def compare_demo(
         checkpoint: the demo U-Net.
         accelerations: compare at these (fastMRI's centre fraction for each).
         device: ``cpu`` or ``cuda``.
+        varnet: the demo VarNet (None: none was trained).
 
     Returns:
         the comparison's result.
@@ -162,6 +179,8 @@ def compare_demo(
     methods.append(UnetSpec(checkpoint, tag="demo"))
     if VARNET_GENERALIST in shipped:
         methods.append(VarNetSpec(Path(PREFIX + VARNET_GENERALIST), tag="pretrained"))
+    if varnet is not None:
+        methods.append(VarNetSpec(varnet, tag="demo"))
     print(f"[3/3] compare at {', '.join(f'{a:g}x' for a in accelerations)}", flush=True)
     return run_compare(
         CompareConfig(

@@ -16,6 +16,8 @@ def test_demo_config_is_found_and_valid(monkeypatch, tmp_path):
     assert path.name == "demo.yaml"
     cfg = load_train_config(path)
     assert cfg.model.in_chans == 1 and cfg.run.epochs >= 1
+    varnet = load_train_config(demo.find_demo_config(demo.DEMO_VARNET_CONFIG))
+    assert varnet.model.kind == "varnet" and varnet.model.gated and varnet.run.epochs >= 1
     (tmp_path / "demo.yaml").write_text("run:\n  epochs: 1\n")
     monkeypatch.setenv("MRIRECON_CONFIG_DIR", str(tmp_path))
     assert demo.find_demo_config() == tmp_path / "demo.yaml"
@@ -26,9 +28,9 @@ def test_demo_reuses_a_finished_checkpoint(tmp_path, capsys):
     cfg.write_text("run:\n  epochs: 1\n")
     last = tiny_checkpoint(tmp_path / "run" / "last.pt")  # epoch 0 of 1: finished
     before = last.stat().st_mtime_ns
-    assert demo.train_demo(cfg, "cpu", None, tmp_path / "run") == last
+    assert demo.train_demo(cfg, "cpu", None, tmp_path / "run", label="VarNet") == last
     assert last.stat().st_mtime_ns == before
-    assert "reusing finished checkpoint" in capsys.readouterr().out
+    assert "VarNet: reusing finished checkpoint" in capsys.readouterr().out
 
 
 def test_demo_data_is_reused_only_when_complete(tmp_path, monkeypatch, capsys):

@@ -63,12 +63,15 @@ def test_demo_compares_the_pretrained_and_the_demo_model(tmp_path, capsys):
     layout = DemoLayout(tmp_path / "train", tmp_path / "val", tmp_path / "real")
     data_folder(layout.val_dir, [("v.h5", True, 1, 4)])
     data_folder(layout.real_dir, [("r.h5", False, 1, 5)])
+    tiny_varnet = {"kind": "varnet", "num_cascades": 1, "chans": 4, "pools": 1, "gated": True,
+                   "sens_chans": 4, "sens_pools": 1, "num_groups": 2, "sens_num_groups": 2}  # fmt: skip
+    varnet = tiny_checkpoint(tmp_path / "v.pt", model=tiny_varnet)
     result = demo.compare_demo(tmp_path / "out", layout, tiny_checkpoint(tmp_path / "c.pt"),
-                               [4.0], "cpu")  # fmt: skip
+                               [4.0], "cpu", varnet=varnet)  # fmt: skip
     assert result.ok
-    expected = {"zero-filled", "cs", "unet@pretrained", "unet@demo"}
+    expected = {"zero-filled", "cs", "unet@pretrained", "unet@demo", "varnet@demo"}
     if any(m.name == "varnet-generalist" for m in shipped_models()):
         expected.add("varnet@pretrained")
     assert {r.method for r in result.rows} == expected
     md = (tmp_path / "out" / "summary.md").read_text()
-    assert "U-Net (pretrained)" in md and "U-Net (demo)" in md
+    assert "U-Net (pretrained)" in md and "U-Net (demo)" in md and "E2E-VarNet (demo)" in md

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from mrirecon.config import parse_overrides
 from mrirecon.cs.config import CSConfig, cs_config_to_dict, load_cs_config
 from mrirecon.errors import ConfigError
 from mrirecon.methods.base import TIER_CLASSICAL, MethodOptions, Volume
@@ -123,9 +124,8 @@ class CSSpec:
         config = load_cs_config(options.cs_config, options.cs_overrides, flag="--cs-set")
         source = "" if options.cs_config is None else str(Path(options.cs_config))
         if options.noise_floor is not None:
-            set_here = any(
-                o.split("=", 1)[0].strip() == "noise_floor" for o in options.cs_overrides
-            )
+            overrides = parse_overrides(options.cs_overrides, flag="--cs-set")
+            set_here = any(o.key == "noise_floor" for o in overrides)
             if set_here and config.noise_floor != options.noise_floor:
                 flag = "--noise-floor" if options.noise_floor else "--no-noise-floor"
                 raise ConfigError(

@@ -19,7 +19,13 @@ The target is never read. For a volume, on a few central slices:
 4. the grid lambda of least error is pulled ``auto.shrink`` of the way (in log lambda)
    towards the per-acceleration table, because one scan's held-out error is a noisy
    estimate (measured in docs/benchmarks.md: cross-validation alone did not beat the best
-   fixed lambda, with the pull it did).
+   fixed lambda, with the pull it did);
+5. unless the cross-validation is uninformative: when no lambda's held-out error is
+   ``auto.min_gain`` below the smallest lambda's (a CS fill of random outer columns is no
+   better than none, as on most single-coil scans at 8x), the choice is an image prior
+   instead, ``exp(a + b * background)``, the background share of the ACS block's
+   low-resolution image (:func:`acs_background`; a sparser image wants a stronger
+   weight), fitted on design scans (docs/benchmarks.md).
 
 The cross-validation solves use one central slice by default. The volume is then solved
 from zero like any fixed lambda, so its output is exactly the fixed-lambda reconstruction
@@ -45,9 +51,16 @@ from mrirecon.cs.config import CSConfig
 from mrirecon.cs.espirit import acs_bounds, espirit_maps
 from mrirecon.cs.operators import sense_forward
 from mrirecon.cs.recon import solve_batch
-from mrirecon.fft import crop_slices, ifft_readout
+from mrirecon.fft import crop_slices, ifft2c, ifft_readout, rss
 
-__all__ = ["LambdaChoice", "AutoLambdaWarning", "choose_lambda", "cv_slices", "holdout_folds"]
+__all__ = [
+    "LambdaChoice",
+    "AutoLambdaWarning",
+    "acs_background",
+    "choose_lambda",
+    "cv_slices",
+    "holdout_folds",
+]
 
 
 class AutoLambdaWarning(UserWarning):
@@ -59,16 +72,20 @@ class LambdaChoice(NamedTuple):
 
     Attributes:
         lam: the relative lambda.
-        rule: "fixed", "table", "auto" (cross-validated) or "auto-fallback" (the table's,
-            too few columns to cross-validate).
-        cv_errors: held-out prediction error per ``config.auto.grid`` lambda ("auto" only).
-        slices: the slice indices cross-validated ("auto" only).
+        rule: "fixed", "table", "auto" (cross-validated), "auto-prior" (cross-validation
+            uninformative: the background prior) or "auto-fallback" (the table's, too few
+            columns to cross-validate).
+        cv_errors: held-out prediction error per ``config.auto.grid`` lambda ("auto",
+            "auto-prior").
+        slices: the slice indices cross-validated ("auto", "auto-prior").
+        background: the ACS image's background share ("auto-prior" only).
     """
 
     lam: float
     rule: str
     cv_errors: tuple[float, ...] = ()
     slices: tuple[int, ...] = ()
+    background: float | None = None
 
 
 def _nominal(mask: torch.Tensor, acceleration: float | None) -> float:
@@ -162,9 +179,14 @@ def choose_lambda(
     for held in folds:
         errors += _fold_errors(k, mask, maps, held, config, crop_rows)
     log_grid = np.log(np.asarray(grid))
+    errs = tuple(float(e) for e in errors)
+    if errors.min() > (1.0 - config.auto.min_gain) * errors[0]:
+        background = acs_background(k, mask, crop_rows)
+        a, b = config.auto.prior
+        lam = math.exp(float(np.clip(a + b * background, log_grid[0], log_grid[-1])))
+        return LambdaChoice(float(f"{lam:.4g}"), "auto-prior", errs, tuple(slices), background)
     best = log_grid[int(np.argmin(errors))]
     lam = math.exp(best + config.auto.shrink * (math.log(table) - best))
-    errs = tuple(float(e) for e in errors)
     return LambdaChoice(float(f"{lam:.4g}"), "auto", errs, tuple(slices))
 
 
@@ -204,3 +226,34 @@ def _fold_errors(
         col_err = diff.abs().square().sum(dim=(1, 2))  # (reps * n, held)
         errors += (col_err @ weight).reshape(reps, n).sum(dim=1).tolist()
     return np.asarray(errors)
+
+
+def acs_background(
+    kspace: torch.Tensor, mask: torch.Tensor, crop_rows: int | None = None, level: float = 0.05
+) -> float:
+    """Share of the ACS block's low-resolution image that is background.
+
+    The image of the ACS columns alone (root-sum-of-squares over coils, the output's rows)
+    is thresholded at ``level`` of each slice's maximum; more background means a sparser
+    image, which wants a stronger l1-wavelet weight (docs/benchmarks.md).
+
+    Without a sampled centre column (no ACS block) the zero-filled image is used.
+
+    Args:
+        kspace: complex (S, C, H, W) masked k-space.
+        mask: bool (W,) acquired columns.
+        crop_rows: readout rows of the output crop (None = all rows).
+        level: the background threshold, relative to each slice's maximum.
+
+    Returns:
+        the background share in [0, 1], averaged over slices.
+    """
+    low = kspace * mask.to(kspace.device)
+    if bool(mask[mask.shape[-1] // 2]):
+        c0, c1 = acs_bounds(mask)
+        low = torch.zeros_like(kspace)
+        low[..., c0:c1] = kspace[..., c0:c1]
+    h, w = kspace.shape[-2:]
+    image = rss(ifft2c(low))[:, crop_slices((h, w), (min(crop_rows or h, h), w))[0]]
+    peak = image.flatten(1).amax(dim=1).clamp_min(torch.finfo(image.dtype).tiny)
+    return float((image < level * peak[:, None, None]).float().mean())

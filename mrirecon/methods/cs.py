@@ -86,6 +86,12 @@ def _rule_text(config: CSConfig, choice: LambdaChoice | None) -> str:
             f"auto: k-space cross-validation ({a.folds} x {a.holdout:g} held out, "
             f"{len(a.grid)} lambdas {a.grid[0]:g}..{a.grid[-1]:g}, shrink {a.shrink:g})"
         )
+    if choice.rule == "auto-prior":
+        a, b = config.auto.prior
+        return (
+            f"auto: k-space cross-validation uninformative (gain < {config.auto.min_gain:g}); "
+            f"background prior exp({a:g} + {b:g} x {choice.background:.3f})"
+        )
     if choice.rule == "auto-fallback":
         return f"auto fell back to {table} (too few columns to hold out)"
     return table

@@ -1,0 +1,162 @@
+"""Design study for ``lam: auto``'s background prior (``auto.min_gain``, ``auto.prior``).
+
+Never the benchmark's scans or seeds (scripts/bench_cs.py uses synthetic seeds 10-12 and
+the real scans under their own file names as mask seeds). Cases, each at 4x and 8x with a
+fastMRI-seeded random mask named after the case:
+
+- synthetic single-coil volumes, seeds 0-9 and 13-22 (2 slices, 256 x 256);
+- synthetic multi-coil volumes, seeds 0-5 (2 slices, 192 x 192, 4-8 coils);
+- the real TU Graz and twix scans under three other mask seeds each.
+
+Per case: the SSIM of the output (noise floor on, the default) at every lambda of
+``AUTO_GRID`` against the target (the oracle reads it), and, through the package's own
+``choose_lambda`` (pull and prior off), the cross-validation errors on the default grid
+and the ACS image's background share. Then:
+
+- the cross-validation gain, ``1 - least error / error at the smallest lambda``;
+- the prior, a least-squares line of log(oracle lambda) on the background share, fitted on
+  the cases whose gain is below ``--min-gain``;
+- the gap to the per-scan oracle (on bench_cs's 1e-4 ... 1e-2 grid) of the previous rule
+  and of the rule with the prior, the prior refitted without the case's scan (leave one
+  scan out).
+
+    python scripts/design_cs_prior.py --threads 1 --cache /tmp/design.pkl   # ~25 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import pickle
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_cs import ORACLE_GRID, Scan, real, synthetic  # noqa: E402
+
+from mrirecon.cs.auto import acs_background, choose_lambda, cv_slices  # noqa: E402
+from mrirecon.cs.config import AUTO_GRID, AutoLambdaConfig, CSConfig  # noqa: E402
+from mrirecon.cs.espirit import espirit_maps  # noqa: E402
+from mrirecon.cs.recon import solve_batch  # noqa: E402
+from mrirecon.data.masks import MaskSpec, eval_rng  # noqa: E402
+from mrirecon.fft import center_crop  # noqa: E402
+from mrirecon.metrics import ssim  # noqa: E402
+from mrirecon.noise_floor import floor_level  # noqa: E402
+
+PAIRS = ((0.08, 4.0), (0.04, 8.0))
+SC_SEEDS = (*range(10), *range(13, 23))
+MC_SEEDS = tuple(range(6))
+REAL = ("tugraz_brain_t2_4ch.h5", "twix_gre_phantom_2ch.h5")
+
+
+class Case(NamedTuple):
+    scan: str  # the scan (leave-one-scan-out groups)
+    acc: float
+    scores: np.ndarray  # SSIM per AUTO_GRID lambda
+    gain: float  # cross-validation gain
+    cv_best: float  # log lambda of least held-out error
+    background: float  # ACS image background share
+
+
+def design_scans() -> list[tuple[str, str, Scan]]:
+    """(scan id, mask name, scan) of every case."""
+    out = [(f"sc{i}", f"design_sc{i}.h5", synthetic(i, False, 2)) for i in SC_SEEDS]
+    out += [(f"mc{i}", f"design_mc{i}.h5", synthetic(i, True, 2)) for i in MC_SEEDS]
+    for name in REAL:
+        scan = real(name)
+        out += [(name, f"design_{s}_{name}", scan) for s in "abc"]
+    return out
+
+
+def run_case(scan_id: str, mask_name: str, scan: Scan, cf: float, acc: float) -> Case:
+    m = MaskSpec("random", (cf,), (acc,)).sample(scan.kspace.shape[-1], eval_rng(mask_name))
+    mask = torch.from_numpy(m.mask)
+    k = scan.kspace * mask
+    crop = scan.target.shape[-2:]
+    cfg = CSConfig()
+    n, s = len(AUTO_GRID), len(k)
+    lams = torch.tensor(AUTO_GRID, dtype=torch.float32).repeat_interleave(s)
+    maps = espirit_maps(k, mask, cfg.espirit).repeat(n, 1, 1, 1) if scan.multicoil else None
+    res = solve_batch(k.repeat(n, 1, 1, 1), mask, lams, cfg, maps=maps, estimate_maps=False)
+    imgs = center_crop(res.image, crop).abs().reshape(n, s, *crop).clamp_min(floor_level(k, mask))
+    scores = np.array([ssim(scan.target, imgs[j].numpy()) for j in range(n)])
+    raw = cfg.replace(auto=AutoLambdaConfig(shrink=0.0, min_gain=0.0))
+    choice = choose_lambda(k, mask, raw, mask_name, acc, scan.multicoil, crop_rows=crop[0])
+    errors = np.asarray(choice.cv_errors)
+    background = acs_background(k[cv_slices(s, cfg.auto.slices)], mask, crop[0])
+    return Case(
+        scan_id, acc, scores, 1.0 - errors.min() / errors[0], math.log(choice.lam), background
+    )
+
+
+def gap(case: Case, log_lam: float) -> float:
+    """Oracle minus the SSIM at a lambda (interpolated in log lambda on bench_cs's grid)."""
+    grid = np.log(np.asarray(AUTO_GRID))
+    idx = [AUTO_GRID.index(v) for v in ORACLE_GRID]
+    x = float(np.clip(log_lam, grid[idx[0]], grid[idx[-1]]))
+    return float(case.scores[idx].max() - np.interp(x, grid[idx], case.scores[idx]))
+
+
+def oracle(case: Case) -> float:
+    idx = [AUTO_GRID.index(v) for v in ORACLE_GRID]
+    return math.log(ORACLE_GRID[int(np.argmax(case.scores[idx]))])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--cache", type=Path, help="store / reuse the per-case results here")
+    p.add_argument("--min-gain", type=float, default=CSConfig().auto.min_gain)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.cache and args.cache.exists():
+        cases = pickle.loads(args.cache.read_bytes())
+    else:
+        cases = []
+        for scan_id, mask_name, scan in design_scans():
+            for cf, acc in PAIRS:
+                cases.append(run_case(scan_id, mask_name, scan, cf, acc))
+                c = cases[-1]
+                print(f"{scan_id:26s} {acc:.0f}x gain {c.gain:.3f} bg {c.background:.3f} "
+                      f"cv {math.exp(c.cv_best):.1e} oracle {math.exp(oracle(c)):.1e}", flush=True)  # fmt: skip
+        if args.cache:
+            args.cache.write_bytes(pickle.dumps(cases))
+    cfg = CSConfig()
+    low = [c for c in cases if c.gain < args.min_gain]
+    fit = np.polyfit([c.background for c in low], [oracle(c) for c in low], 1)
+    print(f"prior on {len(low)} of {len(cases)} cases (gain < {args.min_gain:g}): "
+          f"log lambda = {fit[1]:.4g} + {fit[0]:.4g} x background")  # fmt: skip
+
+    def previous(c: Case) -> float:
+        table = math.log(cfg.lam_for(c.acc))
+        return c.cv_best + cfg.auto.shrink * (table - c.cv_best)
+
+    def with_prior(c: Case) -> float:
+        if c.gain >= args.min_gain:
+            return previous(c)
+        rest = [q for q in low if q.scan != c.scan]
+        b, a = np.polyfit([q.background for q in rest], [oracle(q) for q in rest], 1)
+        grid = np.log(np.asarray(cfg.auto.grid))
+        return float(np.clip(a + b * c.background, grid[0], grid[-1]))
+
+    print("gap to the per-scan oracle, 4x / 8x (prior refitted without the case's scan):")
+    for label, groups in (("all", ("sc", "mc", "tu", "tw")), ("single-coil", ("sc",)),
+                          ("multi-coil + real", ("mc", "tu", "tw"))):  # fmt: skip
+        row = []
+        for rule in (previous, with_prior):
+            for acc in (4.0, 8.0):
+                sel = [c for c in cases if c.acc == acc and c.scan[:2] in groups]
+                row.append(np.mean([gap(c, rule(c)) for c in sel]))
+        print(
+            f"  {label:18s} previous {row[0]:.4f} / {row[1]:.4f}   with prior {row[2]:.4f} / {row[3]:.4f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -62,6 +62,19 @@ def test_one_receive_channel_at_8x_gets_the_prior_and_all_channels_the_cv():
     assert plain.rule == "auto" and plain.cv_errors == choice.cv_errors
 
 
+def test_a_multicoil_scan_keeps_the_cross_validated_choice_however_flat():
+    """The prior is fitted on single-coil images: on the real twix phantom (2 channels,
+    filling the field of view, so little background) it would say 1e-4 where the phantom
+    wants 1e-2. However small the gain, a multi-coil scan keeps the cross-validation."""
+    k, mask, rows = _scan("twix_gre_phantom_2ch.h5", 8.0, 0.04)
+    flat = FAST.replace(auto=AutoLambdaConfig(iterations=20, min_gain=0.99))
+    multi = choose_lambda(k, mask, flat, "twix.h5", 8.0, crop_rows=rows)
+    assert multi.rule == "auto" and multi.background is None
+    one = choose_lambda(k[:, :1], mask, flat, "twix.h5", 8.0, multicoil=False, crop_rows=rows)
+    assert one.rule == "auto-prior"
+    assert one.lam < 1e-3 < multi.lam, (one.lam, multi.lam)
+
+
 def test_the_prior_is_clipped_to_the_grid():
     k, mask, rows = _scan("tugraz_brain_t2_4ch.h5", 8.0, 0.04)
     high = FAST.replace(auto=AutoLambdaConfig(iterations=20, prior=(0.0, 1.0), min_gain=0.99))
@@ -76,7 +89,7 @@ def test_prior_choice_is_named_in_the_output_attrs(tmp_path):
     argv += ["--accelerations", "8", "--no-progress", "--cs-set", "iterations=10"]
     assert main([*argv, "--cs-set", "auto.min_gain=0.99"]) == 0  # any scan: the prior
     attrs = read_attrs(tmp_path / "o" / "sc_p.h5")
-    assert attrs["cs_lambda_rule"].startswith("auto: k-space cross-validation uninformative")
+    assert attrs["cs_lambda_rule"].startswith("auto: single-coil k-space cross-validation")
     assert "background prior exp(-9.586 + 5.011 x 0." in attrs["cs_lambda_rule"]
 
 

@@ -118,15 +118,16 @@ class AutoLambdaConfig:
         weight_power: a held-out column's error is weighted by its distance from the
             k-space centre to this power (0 = unweighted; energy falls off with
             frequency, so the innermost held-out columns dominate an unweighted sum).
-        min_gain: the cross-validation is trusted when its least held-out error is at
-            least this share below that of the grid's smallest lambda. Below it no
-            lambda predicts the held-out columns measurably better (single-coil scans,
-            mostly, at 8x nearly always), and the choice is ``prior`` instead.
+        min_gain: on a single-coil scan, the cross-validation is trusted when its least
+            held-out error is at least this share below that of the grid's smallest
+            lambda. Below it no lambda predicts the held-out columns measurably better
+            (at 8x nearly always), and the choice is ``prior`` instead. Multi-coil scans
+            always keep the cross-validated choice.
         prior: (a, b): the lambda of an uninformative cross-validation,
             ``exp(a + b * background)``, with ``background`` the share of the ACS
             block's low-resolution image below 5% of its maximum (sparser images want a
-            stronger weight); fitted on design scans (docs/benchmarks.md), clipped to
-            ``grid``.
+            stronger weight); fitted on single-coil design scans (docs/benchmarks.md),
+            clipped to ``grid``.
     """
 
     grid: tuple[float, ...] = AUTO_CV_GRID

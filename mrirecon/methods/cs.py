@@ -89,7 +89,7 @@ def _rule_text(config: CSConfig, choice: LambdaChoice | None) -> str:
     if choice.rule == "auto-prior":
         a, b = config.auto.prior
         return (
-            f"auto: k-space cross-validation uninformative (gain < {config.auto.min_gain:g}); "
+            f"auto: single-coil k-space cross-validation uninformative (gain < {config.auto.min_gain:g}); "
             f"background prior exp({a:g} + {b:g} x {choice.background:.3f})"
         )
     if choice.rule == "auto-fallback":

@@ -87,7 +87,7 @@ def test_prior_choice_is_named_in_the_output_attrs(tmp_path):
     data_folder(inp, [("sc_p.h5", False, 1, 1)])
     argv = ["reconstruct", "--input", str(inp), "--output", str(tmp_path / "o"), "--method", "cs"]
     argv += ["--accelerations", "8", "--no-progress", "--cs-set", "iterations=10"]
-    assert main([*argv, "--cs-set", "auto.min_gain=0.99"]) == 0  # any scan: the prior
+    assert main([*argv, "--cs-set", "auto.min_gain=0.99"]) == 0  # any single-coil scan: the prior
     attrs = read_attrs(tmp_path / "o" / "sc_p.h5")
     assert attrs["cs_lambda_rule"].startswith("auto: single-coil k-space cross-validation")
     assert "background prior exp(-9.586 + 5.011 x 0." in attrs["cs_lambda_rule"]

@@ -76,8 +76,8 @@ class LambdaChoice(NamedTuple):
     Attributes:
         lam: the relative lambda.
         rule: "fixed", "table", "auto" (cross-validated), "auto-prior" (single coil,
-            cross-validation uninformative: the background prior) or "auto-fallback" (the table's, too few
-            columns to cross-validate).
+            cross-validation uninformative: the background prior) or "auto-fallback"
+            (the table's, too few columns to cross-validate).
         cv_errors: held-out prediction error per ``config.auto.grid`` lambda ("auto",
             "auto-prior").
         slices: the slice indices cross-validated ("auto", "auto-prior").

@@ -129,12 +129,13 @@ def main(argv: list[str] | None = None) -> int:
             args.cache.write_bytes(pickle.dumps(cases))
     cfg = CSConfig()
     # the rule: single-coil cases below the gain (multi-coil ones keep the cross-validation)
-    low = [c for c in cases if c.gain < args.min_gain and _single(c)]
+    low = _flat(cases, args.min_gain, any_coils=False)
     fit = np.polyfit([c.background for c in low], [oracle(c) for c in low], 1)
     print(f"prior on {len(low)} of {len(cases)} cases (single coil, gain < {args.min_gain:g}): "
           f"log lambda = {fit[1]:.4g} + {fit[0]:.4g} x background")  # fmt: skip
-    flat_mc = [c for c in cases if c.gain < args.min_gain and not _single(c)]
-    for c in flat_mc:
+    for c in _flat(cases, args.min_gain, any_coils=True):
+        if _single(c):
+            continue
         print(f"  multi-coil, gain < {args.min_gain:g}: {c.scan} {c.acc:.0f}x (cv "
               f"{math.exp(c.cv_best):.1e}, oracle {math.exp(oracle(c)):.1e}, bg {c.background:.3f})")  # fmt: skip
 
@@ -142,15 +143,16 @@ def main(argv: list[str] | None = None) -> int:
         table = math.log(cfg.lam_for(c.acc))
         return c.cv_best + cfg.auto.shrink * (table - c.cv_best)
 
+    grid = np.log(np.asarray(cfg.auto.grid))
+
     def prior_rule(any_coils: bool):
-        fitted = [c for c in cases if c.gain < args.min_gain and (any_coils or _single(c))]
+        fitted = _flat(cases, args.min_gain, any_coils)
 
         def rule(c: Case) -> float:
-            if c.gain >= args.min_gain or not (any_coils or _single(c)):
+            if not _decided(c, args.min_gain, any_coils):
                 return previous(c)
             rest = [q for q in fitted if q.scan != c.scan]
             b, a = np.polyfit([q.background for q in rest], [oracle(q) for q in rest], 1)
-            grid = np.log(np.asarray(cfg.auto.grid))
             return float(np.clip(a + b * c.background, grid[0], grid[-1]))
 
         return rule
@@ -174,6 +176,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _single(case: Case) -> bool:
     return case.scan.startswith("sc")
+
+
+def _decided(case: Case, min_gain: float, any_coils: bool) -> bool:
+    """Whether the prior decides a case: cross-validation gain below ``min_gain``,
+    single-coil only unless ``any_coils``."""
+    return case.gain < min_gain and (any_coils or _single(case))
+
+
+def _flat(cases: list[Case], min_gain: float, any_coils: bool) -> list[Case]:
+    """The cases the prior decides (and is fitted on)."""
+    return [c for c in cases if _decided(c, min_gain, any_coils)]
 
 
 if __name__ == "__main__":

@@ -104,10 +104,18 @@ def real(fname: str) -> Scan:
         return Scan(fname, torch.from_numpy(hf["kspace"][()]), hf["reconstruction_rss"][()], True)
 
 
-def scans(quick: bool) -> list[Scan]:
+# --extended: more synthetic volumes, seeds never used by the benchmark or the design study
+# (scripts/design_cs_prior.py uses single-coil 0-9 and 13-22, multi-coil 0-5).
+EXTRA_SC, EXTRA_MC = range(23, 31), range(12, 16)
+
+
+def scans(quick: bool, extended: bool = False) -> list[Scan]:
     out = [real("tugraz_brain_t2_4ch.h5"), real("twix_gre_phantom_2ch.h5")]
     out += [synthetic(i, False, 2) for i in range(10, 11 if quick else 13)]
     out += [synthetic(i, True, 1 if quick else 2) for i in range(10, 11 if quick else 12)]
+    if extended:
+        out += [synthetic(i, False, 2) for i in EXTRA_SC]
+        out += [synthetic(i, True, 2) for i in EXTRA_MC]
     return out
 
 
@@ -215,46 +223,12 @@ def end_to_end(iterations: int, threads: int | None, repeats: int = 1) -> dict[s
     return times
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="fewer scans and 30 iterations")
-    p.add_argument("--iterations", type=int, default=None, help="default 100 (30 with --quick)")
-    p.add_argument("--threads", type=int, default=None, help="torch / OpenMP threads")
-    p.add_argument("--skip-e2e", action="store_true", help="quality part only")
-    p.add_argument("--e2e-only", action="store_true", help="end-to-end part only")
-    p.add_argument("--repeats", type=int, default=3, help="end-to-end runs of each (least kept)")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    iterations = args.iterations or (30 if args.quick else 100)
-    import pywt
-    import sigpy
-
-    print(
-        f"# bench_cs: {platform.machine()} CPU, torch threads={torch.get_num_threads()}, "
-        f"iterations={iterations}; torch {torch.__version__}, sigpy {sigpy.__version__}, "
-        f"pywt {pywt.__version__}, numpy {np.__version__}, python {platform.python_version()}"
-    )
+def summarise(rows: list[Row], label: str = "") -> None:
+    """Print the mean SSIM per acceleration over ``rows`` (oracle, auto, fixed, sigpy)."""
     grid = ORACLE_GRID
-    start = time.perf_counter()
-    rows = []
-    print(f"{'scan':28s} {'acc':>3s} | {'oracle':>13s} | {'auto':>13s} | {'ssim@1e-3':>9s} "
-          f"{'sigpy':>6s} | {'plain: oracle':>13s} {'auto':>6s} {'@1e-3':>6s} | "
-          f"{'t auto':>6s} {'fixed':>6s} {'sigpy':>6s}")  # fmt: skip
-    for scan in [] if args.e2e_only else scans(args.quick):
-        for cf, acc in PAIRS:
-            r = run_scan(scan, cf, acc, iterations)
-            rows.append(r)
-            j = int(r.grid.argmax())
-            print(
-                f"{r.scan:28s} {acc:3.0f} | {grid[j]:.2g} {r.grid[j]:.4f} | {r.auto_lam:.2g} "
-                f"{r.auto:.4f} | {r.grid[grid.index(FIXED)]:9.4f} {r.sigpy:6.4f} | "
-                f"{r.grid_plain.max():13.4f} {r.auto_plain:6.4f} "
-                f"{r.grid_plain[grid.index(FIXED)]:6.4f} | {r.t_auto:6.2f} {r.t_fixed:6.2f} {r.t_sigpy:6.2f}",
-                flush=True,
-            )
-    if rows:
-        print("\n# mean SSIM per acceleration (grid: " + ", ".join(f"{v:g}" for v in grid) + ")")
+    print(
+        f"\n# mean SSIM per acceleration{label} (grid: " + ", ".join(f"{v:g}" for v in grid) + ")"
+    )
     for acc in sorted({r.acc for r in rows}):
         sel = [r for r in rows if r.acc == acc]
         table = np.stack([r.grid for r in sel])
@@ -275,6 +249,58 @@ def main(argv: list[str] | None = None) -> int:
             f"auto {auto_p:.4f} (oracle - auto {oracle_p - auto_p:+.4f}), best fixed "
             f"{grid[best_p]:g} {plain.mean(0)[best_p]:.4f}"
         )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="fewer scans and 30 iterations")
+    p.add_argument("--iterations", type=int, default=None, help="default 100 (30 with --quick)")
+    p.add_argument("--threads", type=int, default=None, help="torch / OpenMP threads")
+    p.add_argument("--skip-e2e", action="store_true", help="quality part only")
+    p.add_argument("--e2e-only", action="store_true", help="end-to-end part only")
+    p.add_argument("--repeats", type=int, default=3, help="end-to-end runs of each (least kept)")
+    p.add_argument(
+        "--extended",
+        action="store_true",
+        help=f"also synthetic single-coil seeds {EXTRA_SC.start}-{EXTRA_SC.stop - 1} and "
+        f"multi-coil {EXTRA_MC.start}-{EXTRA_MC.stop - 1} (means for the main scans and all)",
+    )
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    iterations = args.iterations or (30 if args.quick else 100)
+    import pywt
+    import sigpy
+
+    print(
+        f"# bench_cs: {platform.machine()} CPU, torch threads={torch.get_num_threads()}, "
+        f"iterations={iterations}; torch {torch.__version__}, sigpy {sigpy.__version__}, "
+        f"pywt {pywt.__version__}, numpy {np.__version__}, python {platform.python_version()}"
+    )
+    grid = ORACLE_GRID
+    start = time.perf_counter()
+    rows = []
+    print(f"{'scan':28s} {'acc':>3s} | {'oracle':>13s} | {'auto':>13s} | {'ssim@1e-3':>9s} "
+          f"{'sigpy':>6s} | {'plain: oracle':>13s} {'auto':>6s} {'@1e-3':>6s} | "
+          f"{'t auto':>6s} {'fixed':>6s} {'sigpy':>6s}")  # fmt: skip
+    for scan in [] if args.e2e_only else scans(args.quick, args.extended):
+        for cf, acc in PAIRS:
+            r = run_scan(scan, cf, acc, iterations)
+            rows.append(r)
+            j = int(r.grid.argmax())
+            print(
+                f"{r.scan:28s} {acc:3.0f} | {grid[j]:.2g} {r.grid[j]:.4f} | {r.auto_lam:.2g} "
+                f"{r.auto:.4f} | {r.grid[grid.index(FIXED)]:9.4f} {r.sigpy:6.4f} | "
+                f"{r.grid_plain.max():13.4f} {r.auto_plain:6.4f} "
+                f"{r.grid_plain[grid.index(FIXED)]:6.4f} | {r.t_auto:6.2f} {r.t_fixed:6.2f} {r.t_sigpy:6.2f}",
+                flush=True,
+            )
+    main_names = {s.name for s in scans(args.quick)} if args.extended else None
+    for label, sel_rows in (("", rows), (" main scans", None)):
+        if label and main_names is not None:
+            sel_rows = [r for r in rows if r.scan in main_names]
+        if sel_rows:
+            summarise(sel_rows, label)
     if rows:
         print(f"# quality part {time.perf_counter() - start:.0f} s")
     if not args.skip_e2e:

@@ -1,4 +1,5 @@
-"""E2E-VarNet through the real CLI: train (model.kind: varnet), resume, reconstruct, compare."""
+"""E2E-VarNet through the real CLI: train (model.kind: varnet), reconstruct, compare (resume
+after a kill: tests/test_varnet_resume.py)."""
 
 from __future__ import annotations
 

@@ -18,8 +18,10 @@ and the ACS image's background share. Then:
   the single-coil cases whose gain is below ``--min-gain`` (the rule: multi-coil scans keep
   the cross-validation);
 - the gap to the per-scan oracle (on bench_cs's 1e-4 ... 1e-2 grid) of the previous rule,
-  of the rule with the prior, and of the prior applied whatever the coil count, the prior
-  refitted without the case's scan (leave one scan out).
+  of the rule with the prior, of the prior applied whatever the coil count, and of the
+  prior given also every single-coil case with fewer than ``--min-columns`` held-out
+  columns per fold (a candidate of the eleventh session, not adopted), the prior refitted
+  without the case's scan (leave one scan out).
 
     python scripts/design_cs_prior.py --threads 1 --cache /tmp/design.pkl   # ~25 min
 """
@@ -39,7 +41,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cs import ORACLE_GRID, Scan, real, synthetic  # noqa: E402
 
-from mrirecon.cs.auto import acs_background, choose_lambda, cv_slices  # noqa: E402
+from mrirecon.cs.auto import acs_background, choose_lambda, cv_slices, holdout_folds  # noqa: E402
 from mrirecon.cs.config import AUTO_GRID, AutoLambdaConfig, CSConfig  # noqa: E402
 from mrirecon.cs.espirit import espirit_maps  # noqa: E402
 from mrirecon.cs.recon import solve_batch  # noqa: E402
@@ -61,6 +63,7 @@ class Case(NamedTuple):
     gain: float  # cross-validation gain
     cv_best: float  # log lambda of least held-out error
     background: float  # ACS image background share
+    columns: float  # held-out columns per cross-validation fold
 
 
 def design_scans() -> list[tuple[str, str, Scan]]:
@@ -89,9 +92,11 @@ def run_case(scan_id: str, mask_name: str, scan: Scan, cf: float, acc: float) ->
     choice = choose_lambda(k, mask, raw, mask_name, acc, scan.multicoil, crop_rows=crop[0])
     errors = np.asarray(choice.cv_errors)
     background = acs_background(k[cv_slices(s, cfg.auto.slices)], mask, crop[0])
+    columns = float(np.mean([len(f) for f in holdout_folds(mask, cfg, mask_name)]))
     return Case(
-        scan_id, acc, scores, 1.0 - errors.min() / errors[0], math.log(choice.lam), background
-    )
+        scan_id, acc, scores, 1.0 - errors.min() / errors[0], math.log(choice.lam), background,
+        columns,
+    )  # fmt: skip
 
 
 def gap(case: Case, log_lam: float) -> float:
@@ -112,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--cache", type=Path, help="store / reuse the per-case results here")
     p.add_argument("--min-gain", type=float, default=CSConfig().auto.min_gain)
+    p.add_argument(
+        "--min-columns",
+        type=float,
+        default=10.0,
+        help="also give the prior the single-coil cases with fewer held-out columns per fold",
+    )
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -133,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     fit = np.polyfit([c.background for c in low], [oracle(c) for c in low], 1)
     print(f"prior on {len(low)} of {len(cases)} cases (single coil, gain < {args.min_gain:g}): "
           f"log lambda = {fit[1]:.4g} + {fit[0]:.4g} x background")  # fmt: skip
+    few = _flat(cases, args.min_gain, False, args.min_columns)
+    fit2 = np.polyfit([c.background for c in few], [oracle(c) for c in few], 1)
+    print(f"prior on {len(few)} of {len(cases)} cases (single coil, gain < {args.min_gain:g} or "
+          f"< {args.min_columns:g} held-out columns per fold): "
+          f"log lambda = {fit2[1]:.4g} + {fit2[0]:.4g} x background")  # fmt: skip
     for c in _flat(cases, args.min_gain, any_coils=True):
         if _single(c):
             continue
@@ -145,11 +161,11 @@ def main(argv: list[str] | None = None) -> int:
 
     grid = np.log(np.asarray(cfg.auto.grid))
 
-    def prior_rule(any_coils: bool):
-        fitted = _flat(cases, args.min_gain, any_coils)
+    def prior_rule(any_coils: bool, min_columns: float = 0.0):
+        fitted = _flat(cases, args.min_gain, any_coils, min_columns)
 
         def rule(c: Case) -> float:
-            if not _decided(c, args.min_gain, any_coils):
+            if not _decided(c, args.min_gain, any_coils, min_columns):
                 return previous(c)
             rest = [q for q in fitted if q.scan != c.scan]
             b, a = np.polyfit([q.background for q in rest], [oracle(q) for q in rest], 1)
@@ -158,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         return rule
 
     rules = (("previous", previous), ("prior, single coil", prior_rule(False)),
-             ("prior, any coils", prior_rule(True)))  # fmt: skip
+             ("prior, any coils", prior_rule(True)),
+             (f"sc, or < {args.min_columns:g} columns", prior_rule(False, args.min_columns)))  # fmt: skip
     print("gap to the per-scan oracle, 4x / 8x (prior refitted without the case's scan):")
     print(f"  {'cases':18s}" + "".join(f"{name:>22s}" for name, _ in rules))
     for label, groups in (("all", ("sc", "mc", "tu", "tw")), ("single-coil", ("sc",)),
@@ -178,15 +195,19 @@ def _single(case: Case) -> bool:
     return case.scan.startswith("sc")
 
 
-def _decided(case: Case, min_gain: float, any_coils: bool) -> bool:
-    """Whether the prior decides a case: cross-validation gain below ``min_gain``,
-    single-coil only unless ``any_coils``."""
-    return case.gain < min_gain and (any_coils or _single(case))
+def _decided(case: Case, min_gain: float, any_coils: bool, min_columns: float = 0.0) -> bool:
+    """Whether the prior decides a case: cross-validation gain below ``min_gain`` or (single
+    coil) fewer than ``min_columns`` held-out columns per fold; single-coil only unless
+    ``any_coils``."""
+    few = _single(case) and case.columns < min_columns
+    return (case.gain < min_gain or few) and (any_coils or _single(case))
 
 
-def _flat(cases: list[Case], min_gain: float, any_coils: bool) -> list[Case]:
+def _flat(
+    cases: list[Case], min_gain: float, any_coils: bool, min_columns: float = 0.0
+) -> list[Case]:
     """The cases the prior decides (and is fitted on)."""
-    return [c for c in cases if _decided(c, min_gain, any_coils)]
+    return [c for c in cases if _decided(c, min_gain, any_coils, min_columns)]
 
 
 if __name__ == "__main__":

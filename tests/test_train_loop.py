@@ -3,12 +3,10 @@ exact resume after SIGKILL, and 2-process gloo DDP equal to one process."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import subprocess
 import sys
-import time
 import types
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from mrirecon.train.losses import build_loss
 from mrirecon.train.optim import build_optimizer, build_scheduler
 from mrirecon.train.runtime import Runtime
 from tests.conftest import real_kspace, write_fastmri
+from tests.train_utils import sigkill_fit, step_losses
 
 REPO = Path(__file__).resolve().parents[1]
 # A tiny but complete run: 16 training slices (4 steps of global batch 4), one val volume.
@@ -94,11 +93,6 @@ def _env() -> dict[str, str]:
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
     return env
-
-
-def _step_losses(run_dir: Path) -> dict[int, float]:
-    """Loss of every optimiser step (a resumed run's later record of a step wins)."""
-    return {r["step"]: r["loss"] for r in read_metrics(run_dir / "metrics.jsonl", "step")}
 
 
 def test_overfit_real_slices_lowers_l1_5x(data_root):
@@ -252,30 +246,18 @@ def _fit_in_child(cfg, data_root: Path, out: Path) -> None:
 def test_resume_after_sigkill_matches_uninterrupted(data_root, ref_run_stochastic, tmp_path):
     """SIGKILL mid-run, then --resume: with dropout, augmentation and validation the
     continued run equals the uninterrupted one step for step and in its final weights."""
-    ref = _step_losses(ref_run_stochastic)
+    ref = step_losses(ref_run_stochastic)
     assert len(ref) == 4 * EPOCHS
     killed = tmp_path / "killed"
     cfg = load_train_config(None, [*TINY, *STOCHASTIC, f"run.epochs={EPOCHS}"])
-    proc = multiprocessing.get_context("fork").Process(
-        target=_fit_in_child, args=(cfg, data_root, killed)
-    )
-    proc.start()
-    deadline = time.monotonic() + 120
-    try:
-        # SIGKILL in the middle of epoch 1: after epoch 0's checkpoint, before epoch 1 ends
-        while time.monotonic() < deadline and proc.is_alive():
-            if (killed / "metrics.jsonl").exists() and max(_step_losses(killed), default=0) >= 6:
-                break
-            time.sleep(0.002)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.join(30)
-    assert proc.exitcode == -signal.SIGKILL, "the run ended before it could be killed"
+    # SIGKILL in the middle of epoch 1: after epoch 0's checkpoint, before epoch 1 ends
+    code = sigkill_fit(_fit_in_child, (cfg, data_root, killed), killed, at_step=6)
+    assert code == -signal.SIGKILL, "the run ended before it could be killed"
     saved_epoch = load_checkpoint(killed / "last.pt").epoch
     assert saved_epoch < EPOCHS - 1
 
     assert main(["train", "--resume", str(killed)]) == 0  # the data root comes from the run
-    got = _step_losses(killed)
+    got = step_losses(killed)
     later = [s for s in ref if s > 4 * (saved_epoch + 1)]
     assert later and all(got[s] == pytest.approx(ref[s], rel=1e-5, abs=1e-7) for s in later)
     final, want = (
@@ -301,7 +283,7 @@ def test_ddp_two_gloo_processes_match_single_process(data_root, ref_run, tmp_pat
     out = subprocess.run(cmd, env=_env(), cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert read_metrics(ddp / "metrics.jsonl", "start")[0]["world_size"] == 2
-    a, b = _step_losses(ref_run), _step_losses(ddp)
+    a, b = step_losses(ref_run), step_losses(ddp)
     assert sorted(a) == sorted(b) == list(range(1, 4 * EPOCHS + 1))
     np.testing.assert_allclose([b[s] for s in a], [a[s] for s in a], rtol=1e-4)
     ea = read_metrics(ref_run / "metrics.jsonl", "epoch")

@@ -5,11 +5,8 @@ continues exactly"; the real run spans several sessions this way)."""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,7 @@ from mrirecon.synth.corpus import CorpusConfig, write_corpus
 from mrirecon.train.checkpoint import load_checkpoint
 from mrirecon.train.config import load_train_config
 from mrirecon.train.fit import fit
-from mrirecon.train.logs import read_metrics
+from tests.train_utils import sigkill_fit, step_losses
 
 EPOCHS, SLICES = 3, 3  # one step per slice (batch 1)
 RECIPE = [
@@ -33,11 +30,6 @@ RECIPE = [
     "run.val_every=1", "run.log_every=1", "run.device=cpu", "run.progress=false",
     "run.tensorboard=false", f"run.epochs={EPOCHS}",
 ]  # fmt: skip
-
-
-def _losses(run: Path) -> dict[int, float]:
-    """Loss per optimiser step (a resumed run's later record of a step wins)."""
-    return {r["step"]: r["loss"] for r in read_metrics(run / "metrics.jsonl", "step")}
 
 
 def _fit_in_child(val_dir: Path, out: Path) -> None:
@@ -61,27 +53,17 @@ def test_varnet_recipe_resumes_exactly_after_sigkill(val_dir, tmp_path):
         fit(load_train_config(None, RECIPE), val_dir, ref)
     finally:
         torch.set_num_threads(old)
-    want = _losses(ref)
+    want = step_losses(ref)
     assert sorted(want) == list(range(1, EPOCHS * SLICES + 1))
 
-    killed = tmp_path / "killed"
-    proc = multiprocessing.get_context("fork").Process(target=_fit_in_child, args=(val_dir, killed))
-    proc.start()
-    deadline = time.monotonic() + 120
-    try:  # kill in epoch 1: after epoch 0's checkpoint, before epoch 1's
-        while time.monotonic() < deadline and proc.is_alive():
-            if (killed / "metrics.jsonl").exists() and max(_losses(killed), default=0) > SLICES:
-                break
-            time.sleep(0.002)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.join(30)
-    assert proc.exitcode == -signal.SIGKILL, "the run ended before it could be killed"
+    killed = tmp_path / "killed"  # killed in epoch 1: after epoch 0's checkpoint
+    code = sigkill_fit(_fit_in_child, (val_dir, killed), killed, at_step=SLICES + 1)
+    assert code == -signal.SIGKILL, "the run ended before it could be killed"
     saved = load_checkpoint(killed / "last.pt").epoch
     assert saved < EPOCHS - 1
 
     assert main(["train", "--resume", str(killed)]) == 0  # the validation root from the run
-    got = _losses(killed)
+    got = step_losses(killed)
     later = [s for s in want if s > SLICES * (saved + 1)]
     assert later and all(got[s] == pytest.approx(want[s], rel=1e-5, abs=1e-7) for s in later)
     a, b = load_checkpoint(ref / "last.pt").model, load_checkpoint(killed / "last.pt").model

@@ -24,6 +24,7 @@ Only the project's data errors (:class:`~mrirecon.errors.DataError`) and I/O err
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -76,7 +77,7 @@ class ReconJob:
         files: explicit input files instead of every .h5 in ``input_dir``.
         rank/world_size: this process's share of the files (torchrun sharding).
         output_format: ``h5`` (fastMRI submission files) or ``nifti``.
-        progress: draw a progress bar.
+        progress: draw a progress bar (on a terminal only).
     """
 
     input_dir: Path
@@ -271,7 +272,9 @@ def reconstruct_folder(job: ReconJob, method: ReconMethod | None = None) -> Reco
     start = time.perf_counter()
     if todo and method is None:
         method = job.method.build()
-    bar = tqdm(todo, desc=job.method.name, unit="vol", disable=not job.progress)
+    # As training's bars: only on a terminal (a log file would get every redraw as text).
+    shown = job.progress and sys.stderr.isatty()
+    bar = tqdm(todo, desc=job.method.name, unit="vol", disable=not shown, file=sys.stderr)
     for path, out in bar:
         try:
             info = inspect_file(path)

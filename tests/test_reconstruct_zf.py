@@ -108,3 +108,19 @@ def test_evaluate_reports_missing_extra_and_mismatch(tmp_path, capsys):
     assert "MISSING prediction" in err and "v0.h5" in err
     assert "EXTRA" in err and "stray.h5" in err
     assert "FAILED v1.h5" in err and "does not cover" in err
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path, capsys, monkeypatch):
+    """Without --no-progress: a bar on a terminal, none in a log file (pytest's captured
+    stderr is not a terminal), where every redraw would land as text."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for i in range(2):
+        k, t = make_volume(False, slices=1, seed=i)
+        write_fastmri(inp / f"v{i}.h5", k, t, multicoil=False)
+    argv = ["reconstruct", "--input", str(inp), "--accelerations", "4"]
+    assert main([*argv, "--output", str(tmp_path / "a")]) == 0
+    assert "vol/s" not in capsys.readouterr().err
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    assert main([*argv, "--output", str(tmp_path / "b")]) == 0
+    assert "vol/s" in capsys.readouterr().err

@@ -109,14 +109,15 @@ def real(fname: str) -> Scan:
 EXTRA_SC, EXTRA_MC = range(23, 31), range(12, 16)
 
 
-def scans(quick: bool, extended: bool = False) -> list[Scan]:
+def scans(quick: bool) -> list[Scan]:
     out = [real("tugraz_brain_t2_4ch.h5"), real("twix_gre_phantom_2ch.h5")]
     out += [synthetic(i, False, 2) for i in range(10, 11 if quick else 13)]
     out += [synthetic(i, True, 1 if quick else 2) for i in range(10, 11 if quick else 12)]
-    if extended:
-        out += [synthetic(i, False, 2) for i in EXTRA_SC]
-        out += [synthetic(i, True, 2) for i in EXTRA_MC]
     return out
+
+
+def extra_scans() -> list[Scan]:
+    return [synthetic(i, False, 2) for i in EXTRA_SC] + [synthetic(i, True, 2) for i in EXTRA_MC]
 
 
 def run_scan(scan: Scan, cf: float, acc: float, iterations: int) -> Row:
@@ -283,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'scan':28s} {'acc':>3s} | {'oracle':>13s} | {'auto':>13s} | {'ssim@1e-3':>9s} "
           f"{'sigpy':>6s} | {'plain: oracle':>13s} {'auto':>6s} {'@1e-3':>6s} | "
           f"{'t auto':>6s} {'fixed':>6s} {'sigpy':>6s}")  # fmt: skip
-    for scan in [] if args.e2e_only else scans(args.quick, args.extended):
+    main_scans = [] if args.e2e_only else scans(args.quick)
+    extra = extra_scans() if args.extended and not args.e2e_only else []
+    for scan in main_scans + extra:
         for cf, acc in PAIRS:
             r = run_scan(scan, cf, acc, iterations)
             rows.append(r)
@@ -295,12 +298,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r.grid_plain[grid.index(FIXED)]:6.4f} | {r.t_auto:6.2f} {r.t_fixed:6.2f} {r.t_sigpy:6.2f}",
                 flush=True,
             )
-    main_names = {s.name for s in scans(args.quick)} if args.extended else None
-    for label, sel_rows in (("", rows), (" main scans", None)):
-        if label and main_names is not None:
-            sel_rows = [r for r in rows if r.scan in main_names]
-        if sel_rows:
-            summarise(sel_rows, label)
+    if rows:
+        summarise(rows)
+    if rows and extra:
+        names = {scan.name for scan in main_scans}
+        summarise([r for r in rows if r.scan in names], " main scans")
     if rows:
         print(f"# quality part {time.perf_counter() - start:.0f} s")
     if not args.skip_e2e:

@@ -140,15 +140,11 @@ def main(argv: list[str] | None = None) -> int:
             args.cache.write_bytes(pickle.dumps(cases))
     cfg = CSConfig()
     # the rule: single-coil cases below the gain (multi-coil ones keep the cross-validation)
-    low = _flat(cases, args.min_gain, any_coils=False)
-    fit = np.polyfit([c.background for c in low], [oracle(c) for c in low], 1)
-    print(f"prior on {len(low)} of {len(cases)} cases (single coil, gain < {args.min_gain:g}): "
-          f"log lambda = {fit[1]:.4g} + {fit[0]:.4g} x background")  # fmt: skip
-    few = _flat(cases, args.min_gain, False, args.min_columns)
-    fit2 = np.polyfit([c.background for c in few], [oracle(c) for c in few], 1)
-    print(f"prior on {len(few)} of {len(cases)} cases (single coil, gain < {args.min_gain:g} or "
-          f"< {args.min_columns:g} held-out columns per fold): "
-          f"log lambda = {fit2[1]:.4g} + {fit2[0]:.4g} x background")  # fmt: skip
+    for min_columns, extra in ((0.0, ""), (args.min_columns, f" or < {args.min_columns:g} held-out columns per fold")):  # fmt: skip
+        fitted = _flat(cases, args.min_gain, False, min_columns)
+        a, b = _fit_prior(fitted)
+        print(f"prior on {len(fitted)} of {len(cases)} cases (single coil, gain < "
+              f"{args.min_gain:g}{extra}): log lambda = {a:.4g} + {b:.4g} x background")  # fmt: skip
     for c in _flat(cases, args.min_gain, any_coils=True):
         if _single(c):
             continue
@@ -167,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         def rule(c: Case) -> float:
             if not _decided(c, args.min_gain, any_coils, min_columns):
                 return previous(c)
-            rest = [q for q in fitted if q.scan != c.scan]
-            b, a = np.polyfit([q.background for q in rest], [oracle(q) for q in rest], 1)
+            a, b = _fit_prior([q for q in fitted if q.scan != c.scan])
             return float(np.clip(a + b * c.background, grid[0], grid[-1]))
 
         return rule
@@ -189,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
             row.append(f"{gaps[0]:.4f} / {gaps[1]:.4f}")
         print(f"  {label:18s}" + "".join(f"{r:>22s}" for r in row))
     return 0
+
+
+def _fit_prior(cases: list[Case]) -> tuple[float, float]:
+    """(a, b) of the least-squares line log(oracle lambda) = a + b * background."""
+    b, a = np.polyfit([c.background for c in cases], [oracle(c) for c in cases], 1)
+    return float(a), float(b)
 
 
 def _single(case: Case) -> bool:

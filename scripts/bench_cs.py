@@ -139,9 +139,10 @@ def run_scan(scan: Scan, cf: float, acc: float, iterations: int) -> Row:
     res = solve_batch(k.repeat(n, 1, 1, 1), mask, lams, cfg, maps=rep, estimate_maps=False)
     imgs = center_crop(res.image, crop).abs().reshape(n, s, *crop)
     floor = floor_level(k, mask)
-    scores = np.array([ssim(scan.target, imgs[j].clamp_min(floor).numpy()) for j in range(n)])
+    floored = imgs.clamp_min(floor).numpy()  # the default output (noise floor)
+    scores = np.array([ssim(scan.target, floored[j]) for j in range(n)])
     plain = np.array([ssim(scan.target, imgs[j].numpy()) for j in range(n)])
-    errs = np.array([nmse(scan.target, imgs[j].clamp_min(floor).numpy()) for j in range(n)])
+    errs = np.array([nmse(scan.target, floored[j]) for j in range(n)])
 
     def timed(config: CSConfig):
         t0 = time.perf_counter()

@@ -173,6 +173,71 @@ def test_magnitude_coils_draws_record_their_channels_and_raise_the_target_floor(
     assert floors["rician"] < 0.5 < 2.0 < floors["chi"]
 
 
+def test_scanner_supports_interpolate_and_cut_partial_fourier_columns():
+    from mrirecon.synth.fields import scanner_support
+
+    drawn = [scanner_support((64, 48), np.random.RandomState(s)) for s in range(40)]
+    kinds = set()
+    for support, info in drawn:
+        rows, cols = support.any(axis=1), support.any(axis=0)
+        # A product of a row and a column range: a rectangle of k-space.
+        assert np.array_equal(support, rows[:, None] & cols[None, :])
+        interpolated, fraction = bool(info["interpolated"]), info["partial_fourier"]
+        assert interpolated or fraction < 1.0
+        full_rows, full_cols = (32, 24) if interpolated else (64, 48)
+        assert rows.sum() == full_rows and rows[32] and cols[24]  # the centre is kept
+        assert cols.sum() == round(fraction * full_cols)
+        if fraction < 1.0:  # one side of the phase encode only, zero-filled
+            assert 5 / 8 <= fraction <= 7 / 8 and not cols[-1 - (48 - full_cols) // 2]
+        kinds.add((interpolated, fraction < 1.0))
+    assert kinds == {(True, False), (True, True), (False, True)}
+
+
+def test_magnitude_noise_through_a_scanner_support_is_correlated_and_band_limited():
+    from scipy import ndimage
+
+    from mrirecon.synth.fields import magnitude_noise
+
+    mag, _ = sources.draw_source("colin27", np.random.RandomState(3), (2, 192, 160), (96, 160), 0.0)
+    far = ndimage.binary_erosion(mag == 0, np.ones((1, 3, 3), bool), iterations=12)
+    assert far.sum() > 2000
+    full = np.ones(mag.shape[1:], dtype=bool)
+    half = np.zeros_like(full)
+    half[48:144, 40:120] = True
+    for n in (1, 4):
+        # A full support is the plain draw, value for value (same normals, same order).
+        plain = magnitude_noise(mag, 0.05, n, np.random.RandomState(n))
+        same = magnitude_noise(mag, 0.05, n, np.random.RandomState(n), full)
+        np.testing.assert_allclose(same, plain, rtol=1e-4, atol=1e-6)
+        # Zero-fill interpolation correlates neighbouring noise pixels (complex correlation
+        # sinc(1/2) = 0.64 at one pixel, about its square in the magnitude); white noise
+        # is uncorrelated.
+        interp = magnitude_noise(mag, 0.05, n, np.random.RandomState(n), half)
+        for image, lo, hi in ((plain, -0.1, 0.1), (interp, 0.25, 0.6)):
+            a = image - image[far].mean()
+            r = (a[:, :, 1:] * a[:, :, :-1])[far[:, :, 1:] & far[:, :, :-1]].mean() / a[far].var()
+            assert lo < r < hi
+    # The signal channel is blurred: the brain's edges lose their highest frequencies.
+    interp = magnitude_noise(mag, 1e-4, 1, np.random.RandomState(0), half)
+    edge = np.abs(np.diff(mag, axis=2)).max()
+    assert np.abs(np.diff(interp, axis=2)).max() < 0.8 * edge
+    with pytest.raises(ValueError, match="support"):
+        magnitude_noise(mag, 0.05, 1, np.random.RandomState(0), full[:10])
+
+
+def test_magnitude_support_draws_are_recorded_and_off_by_default():
+    config = replace(
+        SMALL, slices=1, singlecoil_prob=1.0, magnitude_noise_prob=1.0, magnitude_support_prob=0.5
+    )
+    vols = [corpus_volume(config, 31, i) for i in range(12)]
+    scanned = [v for v in vols if "scanner_support" in v.params]
+    assert 0 < len(scanned) < len(vols)
+    for v in scanned:
+        assert set(v.params["scanner_support"]) == {"interpolated", "partial_fourier"}
+        assert (v.target > 0).all()  # still a noise floor everywhere
+    assert not any("scanner_support" in corpus_volume(SMALL, 31, i).params for i in range(6))
+
+
 def test_every_source_draws_and_stripped_heads_have_exact_zero_background():
     rng = np.random.RandomState(0)
     for name in sources.SOURCES:

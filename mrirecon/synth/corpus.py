@@ -103,6 +103,10 @@ class CorpusConfig:
             (Constantinides et al. 1997): N = 1 is Rician; larger N raises the background
             floor to about sqrt(2N - 1/2) noise stds while its spread stays about one std. At
             (1, 1) (the default) no draw is spent on it.
+        magnitude_support_prob: probability that a noisy magnitude image was reconstructed
+            by a scanner from less k-space than its matrix: 2x zero-fill interpolation
+            and/or partial Fourier (:func:`~mrirecon.synth.fields.scanner_support`), which
+            blurs it and correlates its noise. At 0 (the default) no draw is spent on it.
         prefix: file-name prefix.
     """
 
@@ -121,6 +125,7 @@ class CorpusConfig:
     magnitude_noise_prob: float = 0.0
     magnitude_noise: tuple[float, float] = (0.002, 0.05)
     magnitude_coils: tuple[int, int] = (1, 1)
+    magnitude_support_prob: float = 0.0
     prefix: str = "corpus"
 
     def __post_init__(self) -> None:
@@ -155,6 +160,7 @@ class CorpusConfig:
             "wrap_prob",
             "oversample_prob",
             "magnitude_noise_prob",
+            "magnitude_support_prob",
         ):
             checks.append((0.0 <= getattr(self, name) <= 1.0, name, "must be in [0, 1]"))
         for ok, name, why in checks:
@@ -238,7 +244,11 @@ def _draw(config: CorpusConfig, rng: np.random.RandomState, slices: int, name: s
         magnitude_noise = _loguniform(rng, *config.magnitude_noise)
         lo, hi = config.magnitude_coils
         channels = 1 if hi == 1 else int(round(_loguniform(rng, lo, hi + 0.49)))
-        mag = sf.magnitude_noise(mag * bias, magnitude_noise, channels, rng)
+        support = None
+        if config.magnitude_support_prob > 0 and rng.uniform() < config.magnitude_support_prob:
+            support, scanner = sf.scanner_support(mag.shape[1:], rng)
+            params.update(scanner_support=scanner)
+        mag = sf.magnitude_noise(mag * bias, magnitude_noise, channels, rng, support)
         bias = np.float32(1.0)
     wrap = bool(rng.uniform() < config.wrap_prob)
     phase = _phase((Hw, W), recon, slices, rng, wrap)

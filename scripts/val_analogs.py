@@ -1,0 +1,151 @@
+"""Do-no-harm on validation analogs: low-SNR corpus splits that no reserved scan shaped.
+
+The generalisation benchmark (``bench_generalisation.py``) holds every shipped model to "no
+real held-out scan more than 0.01 SSIM below zero-filled". Those scans are reserved: a
+model may not be tuned on them. This script is the validation side of that rule: corpus
+volumes drawn, each from its own fixed seed used by nothing else, in the regimes where a
+learned model can lose to zero-filled (noise in the target), and the same worst-volume
+check on them.
+
+- ``lowsnr``: Rician magnitude noise, 5-40% of the peak, half single-coil;
+- ``chi_single``: noncentral-chi magnitude noise of 1-16 channels, 10-60%, single-coil;
+- ``chi_mixed``: the same noise at 5-40%, half single-coil;
+- ``scanner``: chi noise at 2-40% through a scanner's k-space support (2x zero-fill
+  interpolation and/or partial Fourier), half single-coil.
+
+Every analog is a :class:`~mrirecon.synth.corpus.CorpusConfig` with 2-slice volumes of
+96-192 pixels; volumes are written once per ``--out`` folder and reused. Scoring is
+``mrirecon compare`` (fastMRI-seeded masks, the noise floor as compare's default), one
+report per analog under ``OUT/reports``.
+
+    python scripts/val_analogs.py --out data/analogs \\
+        --checkpoint pretrained:unet-generalist runs/varnet/best.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from mrirecon.cli import main as cli_main
+from mrirecon.synth.corpus import CorpusConfig, write_corpus
+
+_BASE = {"slices": 2, "matrix": (96, 192), "oversample_prob": 0.5, "magnitude_noise_prob": 1.0}
+# name -> (what the corpus draws, seed). The seeds are used by no training run.
+ANALOGS: dict[str, tuple[CorpusConfig, int]] = {
+    "lowsnr": (
+        CorpusConfig(**_BASE, singlecoil_prob=0.5, magnitude_noise=(0.05, 0.4), prefix="lowsnr"),
+        300000,
+    ),
+    "chi_single": (
+        CorpusConfig(
+            **_BASE,
+            singlecoil_prob=1.0,
+            magnitude_noise=(0.1, 0.6),
+            magnitude_coils=(1, 16),
+            prefix="chisingle",
+        ),
+        400000,
+    ),
+    "chi_mixed": (
+        CorpusConfig(
+            **_BASE,
+            singlecoil_prob=0.5,
+            magnitude_noise=(0.05, 0.4),
+            magnitude_coils=(1, 16),
+            prefix="chimixed",
+        ),
+        400001,
+    ),
+    "scanner": (
+        CorpusConfig(
+            **_BASE,
+            singlecoil_prob=0.5,
+            magnitude_noise=(0.02, 0.4),
+            magnitude_coils=(1, 16),
+            magnitude_support_prob=1.0,
+            prefix="scanner",
+        ),
+        500000,
+    ),
+}
+
+
+def write_analogs(out: Path, names: Sequence[str], count: int) -> dict[str, Path]:
+    """Each analog's folder under ``out``, written unless it already holds ``count`` files."""
+    folders = {}
+    for name in names:
+        config, seed = ANALOGS[name]
+        folder = out / name
+        if len(list(folder.glob("*.h5"))) != count:
+            write_corpus(folder, config, count, seed=seed)
+        folders[name] = folder
+    return folders
+
+
+def summarise(metrics: Path) -> list[str]:
+    """Mean SSIM per method and the worst volume against zero-filled, per acceleration."""
+    ssim: dict[tuple[float, str], dict[str, float]] = defaultdict(dict)
+    with open(metrics, newline="") as fh:
+        for row in csv.DictReader(fh):
+            ssim[(float(row["acceleration"]), row["method"])][row["file"]] = float(row["ssim"])
+    lines = []
+    for acc in sorted({a for a, _ in ssim}):
+        zf = ssim.get((acc, "zero-filled"), {})
+        cells = [f"{acc:g}x  zero-filled {sum(zf.values()) / max(len(zf), 1):.4f}"]
+        for (a, method), scores in sorted(ssim.items()):
+            if a != acc or method == "zero-filled":
+                continue
+            mean = sum(scores.values()) / len(scores)
+            cell = f"{method} {mean:.4f}"
+            gains = {f: s - zf[f] for f, s in scores.items() if f in zf}
+            if gains:
+                worst = min(gains, key=gains.__getitem__)
+                flag = "" if gains[worst] >= -0.01 else " **below -0.01**"
+                cell += f" (worst - ZF {gains[worst]:+.4f} {worst}{flag})"
+            cells.append(cell)
+        lines.append(" | ".join(cells))
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, required=True, help="analog volumes and reports")
+    p.add_argument("--analogs", nargs="+", default=list(ANALOGS), choices=list(ANALOGS))
+    p.add_argument("--count", type=int, default=12, help="volumes per analog")
+    p.add_argument("--checkpoint", nargs="*", default=[], help="models to score")
+    p.add_argument("--methods", nargs="+", help="as compare's --methods (default: ZF + models)")
+    p.add_argument("--accelerations", nargs="+", default=["4", "8"])
+    args = p.parse_args(argv)
+    if args.count < 1:
+        p.error("--count must be >= 1")
+    folders = write_analogs(args.out, args.analogs, args.count)
+    if not args.checkpoint:
+        return 0
+    methods = args.methods or ["zero-filled", *_learned(args.checkpoint)]
+    for name, folder in folders.items():
+        report = args.out / "reports" / name
+        cmd = ["compare", "--data", str(folder), "--out", str(report), "--no-progress"]
+        cmd += ["--checkpoint", *args.checkpoint, "--accelerations", *args.accelerations]
+        cmd += ["--methods", *methods]
+        code = cli_main(cmd)
+        if code:
+            return code
+        print(f"## {name}")
+        print("\n".join(summarise(report / "metrics.csv")))
+    return 0
+
+
+def _learned(checkpoints: Sequence[str]) -> list[str]:
+    """compare's method name for each checkpoint, from the kind it holds."""
+    from mrirecon.methods import checkpoint_kind
+
+    return [checkpoint_kind(c) for c in checkpoints]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,7 +16,7 @@ check on them.
 Every analog is a :class:`~mrirecon.synth.corpus.CorpusConfig` with 2-slice volumes of
 96-192 pixels; volumes are written once per ``--out`` folder and reused. Scoring is
 ``mrirecon compare`` (fastMRI-seeded masks, the noise floor as compare's default), one
-report per analog under ``OUT/reports``.
+report per analog under ``OUT/reports`` (or ``--reports``: one folder per set of models).
 
     python scripts/val_analogs.py --out data/analogs \\
         --checkpoint pretrained:unet-generalist runs/varnet/best.pt
@@ -117,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="analog volumes and reports")
     p.add_argument("--analogs", nargs="+", default=list(ANALOGS), choices=list(ANALOGS))
     p.add_argument("--count", type=int, default=12, help="volumes per analog")
+    p.add_argument("--reports", type=Path, help="compare reports (default: OUT/reports)")
     p.add_argument("--checkpoint", nargs="*", default=[], help="models to score")
     p.add_argument("--methods", nargs="+", help="as compare's --methods (default: ZF + models)")
     p.add_argument("--accelerations", nargs="+", default=["4", "8"])
@@ -128,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     methods = args.methods or ["zero-filled", *_learned(args.checkpoint)]
     for name, folder in folders.items():
-        report = args.out / "reports" / name
+        report = (args.reports or args.out / "reports") / name
         cmd = ["compare", "--data", str(folder), "--out", str(report), "--no-progress"]
         cmd += ["--checkpoint", *args.checkpoint, "--accelerations", *args.accelerations]
         cmd += ["--methods", *methods]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mrirecon.data.fastmri_h5 import VolumeReader
 from mrirecon.data.masks import MaskSpec, eval_rng
@@ -183,6 +184,57 @@ def test_output_mix_starts_as_identity_and_learns_to_return_the_measured_image()
         got = mix(gate(image, zero_filled), zero_filled)
     before = float((image - zero_filled).abs().mean())
     assert float((got - zero_filled).abs().mean()) < 0.25 * before
+
+
+def test_gate_context_starts_as_a_no_op_and_decides_what_a_local_gate_cannot():
+    from mrirecon.models.output_heads import GateContext, OutputGate
+
+    k, mask, _ = _real_slice()
+    k = k[..., 64:192, :] / k.abs().max()
+    torch.manual_seed(3)
+    gated = VarNetConfig(**SMALL, output_gate=True).build()
+    torch.manual_seed(3)
+    net = VarNetConfig(**SMALL, output_gate=True, gate_context=True).build()
+    missing = net.load_state_dict(gated.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["gate_context.proj.bias", "gate_context.proj.weight"]
+    with torch.no_grad():
+        torch.testing.assert_close(net(k, mask, crop=(96, 96)), gated(k, mask, crop=(96, 96)))
+    with pytest.raises(ValueError, match="gate_context needs"):
+        VarNetConfig(**SMALL, gate_context=True)
+    # The same noise-floor patch in two images: in one the floor covers the whole
+    # background (keep it: a noisy target), in the other only that patch (zero it). Inside
+    # the patch the 15 x 15 views are identical, so only the image's statistics can tell.
+    with torch.no_grad():  # the real slice's output, inside a frame of background
+        image = F.pad(gated(k, mask, crop=(96, 96))[0], (32, 32, 32, 32))
+    floor = 0.3 * float(image[32:128, 32:128].median())
+    background = image == 0
+    patch = torch.zeros_like(background)
+    patch[:30, :60] = True
+    inner = torch.zeros_like(patch)
+    inner[8:22, 8:52] = True  # 8 pixels inside the patch: identical 15 x 15 views
+    keep = torch.where(background, torch.full_like(image, floor), image)
+    only = torch.where(background & ~patch, torch.zeros_like(image), keep)
+    # The same mean too (the heads scale by it): the removed floor, as a block far away.
+    only[130:, 100:] = floor * float((background & ~patch).sum()) / only[130:, 100:].numel()
+    inputs = torch.stack([keep, only])
+    targets = torch.stack([keep, torch.where(patch & background, 0.0, only)])
+
+    def fit(context: GateContext | None) -> torch.Tensor:
+        torch.manual_seed(0)
+        gate = OutputGate()
+        params = [*gate.parameters(), *(context.parameters() if context else [])]
+        opt = torch.optim.Adam(params, lr=1e-2)
+        for _ in range(300):
+            opt.zero_grad()
+            # Squared error: the best answer common to both is half the floor, not the
+            # gate's dead zero, where no gradient would reach the context.
+            ((gate(inputs, inputs, context) - targets)[:, inner] / floor).square().mean().backward()
+            opt.step()
+        with torch.no_grad():
+            return (gate(inputs, inputs, context) - targets)[:, inner].abs().mean() / floor
+
+    assert float(fit(GateContext())) < 0.1  # keeps one floor, zeros the other
+    assert float(fit(None)) > 0.4  # a local gate must answer both the same way
 
 
 def test_cascade_with_zero_regulariser_keeps_the_measured_lines():

@@ -4,7 +4,8 @@ Two small local CNNs act on the network's output magnitude and the zero-filled o
 :class:`OutputGate` multiplies the output by a learned per-pixel gate (exact zero
 backgrounds), :class:`OutputMix` adds a learned per-pixel multiple of the zero-filled
 magnitude (the measured noise of noisy magnitude data). Both are exactly the identity when
-freshly built, so they can be added to a trained network.
+freshly built, so they can be added to a trained network. :class:`GateContext` (opt-in)
+gives the gate the whole image's statistics; it too starts as a no-op.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["OutputGate", "OutputMix"]
+__all__ = ["GateContext", "OutputGate", "OutputMix"]
 
 
 class _LocalHead(nn.Module):
@@ -39,10 +40,48 @@ class _LocalHead(nn.Module):
         nn.init.zeros_(self.layers[-1].weight)
         nn.init.zeros_(self.layers[-1].bias)
 
-    def local_map(self, image: torch.Tensor, zero_filled: torch.Tensor) -> torch.Tensor:
-        """(N, H, W) output and zero-filled magnitudes -> the (N, H, W) map."""
+    def local_map(
+        self,
+        image: torch.Tensor,
+        zero_filled: torch.Tensor,
+        context: GateContext | None = None,
+    ) -> torch.Tensor:
+        """(N, H, W) output and zero-filled magnitudes -> the (N, H, W) map.
+
+        ``context`` adds a per-image bias, computed from the whole image, to the first
+        layer's features.
+        """
         scale = zero_filled.flatten(1).mean(dim=1).clamp_min(1e-12)[:, None, None]
-        return self.layers(torch.stack([image / scale, zero_filled / scale], dim=1))[:, 0]
+        features = self.layers[0](torch.stack([image / scale, zero_filled / scale], dim=1))
+        if context is not None:
+            features = features + context(features)[:, :, None, None]
+        return self.layers[1:](features)[:, 0]
+
+
+class GateContext(nn.Module):
+    """A per-image bias for the output gate's first layer, from that layer's global statistics.
+
+    Why: the gate is local (15 x 15 pixels). Where the zero-filled image is mostly aliasing
+    (strong phase wraps at 8x), it cannot tell locally whether the target's background is
+    an exact zero (noiseless skull-stripped data) or a noise floor (magnitude data), and
+    darkening a noise floor costs SSIM. The mean and standard deviation over the image of
+    each first-layer feature map, through a linear layer that starts at zero (so a fresh
+    context changes nothing), shift the gate's features for the whole image.
+
+    Args:
+        chans: the gate's hidden channels.
+    """
+
+    def __init__(self, chans: int = 8) -> None:
+        super().__init__()
+        self.proj = nn.Linear(2 * chans, chans)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """(N, chans, H, W) first-layer features -> (N, chans) bias."""
+        flat = features.flatten(2)
+        return self.proj(torch.cat([flat.mean(dim=2), flat.std(dim=2)], dim=1))
 
 
 class OutputGate(_LocalHead):
@@ -58,9 +97,14 @@ class OutputGate(_LocalHead):
     output).
     """
 
-    def forward(self, image: torch.Tensor, zero_filled: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        image: torch.Tensor,
+        zero_filled: torch.Tensor,
+        context: GateContext | None = None,
+    ) -> torch.Tensor:
         """(N, H, W) output and zero-filled magnitudes -> (N, H, W) gated output."""
-        return image * F.relu(1.0 + self.local_map(image, zero_filled))
+        return image * F.relu(1.0 + self.local_map(image, zero_filled, context))
 
 
 class OutputMix(_LocalHead):

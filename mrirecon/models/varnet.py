@@ -37,7 +37,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from mrirecon.fft import center_crop, fft2c, ifft2c, rss
-from mrirecon.models.output_heads import OutputGate, OutputMix
+from mrirecon.models.output_heads import GateContext, OutputGate, OutputMix
 from mrirecon.models.unet import NORMS, Unet
 
 __all__ = [
@@ -216,6 +216,8 @@ class VarNet(nn.Module):
         output_mix: add a learned local multiple of the zero-filled magnitude to the
             output with an :class:`OutputMix` (not in the paper; lets it keep the measured
             noise of noisy magnitude data), after the gate.
+        gate_context: give the output gate the whole image's statistics through a
+            :class:`GateContext` (needs ``output_gate``).
     """
 
     def __init__(
@@ -233,8 +235,11 @@ class VarNet(nn.Module):
         gated: bool = False,
         output_gate: bool = False,
         output_mix: bool = False,
+        gate_context: bool = False,
     ) -> None:
         super().__init__()
+        if gate_context and not output_gate:
+            raise ValueError("gate_context needs output_gate")
         self.checkpointing = checkpointing
         self.sens_net = SensitivityModel(sens_chans, sens_pools, mask_center, norm, sens_num_groups)
         self.cascades = nn.ModuleList(
@@ -247,6 +252,7 @@ class VarNet(nn.Module):
         # registered only when asked for, so fastMRI state_dicts load strictly otherwise.
         self.output_gate = OutputGate() if output_gate else None
         self.output_mix = OutputMix() if output_mix else None
+        self.gate_context = GateContext() if gate_context else None
 
     def sensitivities(
         self, masked_kspace: torch.Tensor, mask: torch.Tensor, num_low_frequencies: int | None
@@ -301,7 +307,7 @@ class VarNet(nn.Module):
             if crop is not None:
                 zero_filled = center_crop(zero_filled, crop)
             if self.output_gate is not None:
-                image = self.output_gate(image, zero_filled)
+                image = self.output_gate(image, zero_filled, self.gate_context)
             if self.output_mix is not None:
                 image = self.output_mix(image, zero_filled)
         return image
@@ -325,8 +331,11 @@ class VarNetConfig:
     gated: bool = False
     output_gate: bool = False
     output_mix: bool = False
+    gate_context: bool = False
 
     def __post_init__(self) -> None:
+        if self.gate_context and not self.output_gate:
+            raise ValueError("model.gate_context needs model.output_gate")
         if self.kind != "varnet":
             raise ValueError(f"model.kind: a VarNet config has kind 'varnet', got {self.kind!r}")
         if self.norm not in NORMS:

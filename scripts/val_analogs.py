@@ -34,44 +34,34 @@ from pathlib import Path
 from mrirecon.cli import main as cli_main
 from mrirecon.synth.corpus import CorpusConfig, write_corpus
 
-_BASE = {"slices": 2, "matrix": (96, 192), "oversample_prob": 0.5, "magnitude_noise_prob": 1.0}
+
+def _analog(
+    prefix: str,
+    singlecoil: float,
+    noise: tuple[float, float],
+    coils: tuple[int, int] = (1, 1),
+    support: float = 0.0,
+) -> CorpusConfig:
+    """Two-slice 96-192 pixel volumes, all with magnitude noise (``coils``: its channels)."""
+    return CorpusConfig(
+        slices=2,
+        matrix=(96, 192),
+        oversample_prob=0.5,
+        singlecoil_prob=singlecoil,
+        magnitude_noise_prob=1.0,
+        magnitude_noise=noise,
+        magnitude_coils=coils,
+        magnitude_support_prob=support,
+        prefix=prefix,
+    )
+
+
 # name -> (what the corpus draws, seed). The seeds are used by no training run.
 ANALOGS: dict[str, tuple[CorpusConfig, int]] = {
-    "lowsnr": (
-        CorpusConfig(**_BASE, singlecoil_prob=0.5, magnitude_noise=(0.05, 0.4), prefix="lowsnr"),
-        300000,
-    ),
-    "chi_single": (
-        CorpusConfig(
-            **_BASE,
-            singlecoil_prob=1.0,
-            magnitude_noise=(0.1, 0.6),
-            magnitude_coils=(1, 16),
-            prefix="chisingle",
-        ),
-        400000,
-    ),
-    "chi_mixed": (
-        CorpusConfig(
-            **_BASE,
-            singlecoil_prob=0.5,
-            magnitude_noise=(0.05, 0.4),
-            magnitude_coils=(1, 16),
-            prefix="chimixed",
-        ),
-        400001,
-    ),
-    "scanner": (
-        CorpusConfig(
-            **_BASE,
-            singlecoil_prob=0.5,
-            magnitude_noise=(0.02, 0.4),
-            magnitude_coils=(1, 16),
-            magnitude_support_prob=1.0,
-            prefix="scanner",
-        ),
-        500000,
-    ),
+    "lowsnr": (_analog("lowsnr", 0.5, (0.05, 0.4)), 300000),
+    "chi_single": (_analog("chisingle", 1.0, (0.1, 0.6), (1, 16)), 400000),
+    "chi_mixed": (_analog("chimixed", 0.5, (0.05, 0.4), (1, 16)), 400001),
+    "scanner": (_analog("scanner", 0.5, (0.02, 0.4), (1, 16), 1.0), 500000),
 }
 
 

@@ -174,7 +174,7 @@ def test_magnitude_coils_draws_record_their_channels_and_raise_the_target_floor(
 
 
 def test_scanner_supports_interpolate_and_cut_partial_fourier_columns():
-    from mrirecon.synth.fields import scanner_support
+    from mrirecon.synth.scanner import scanner_support
 
     drawn = [scanner_support((64, 48), np.random.RandomState(s)) for s in range(40)]
     kinds = set()

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ from mrirecon.synth.kspace import (
     pad_phase_edges,
     write_volume,
 )
+from mrirecon.synth.scanner import scanner_support
 from mrirecon.synth.sources import draw_source, preload, smooth_field
 
 __all__ = ["CorpusConfig", "corpus_volume", "corpus_slice", "write_corpus", "CorpusSliceDataset"]
@@ -103,10 +104,9 @@ class CorpusConfig:
             (Constantinides et al. 1997): N = 1 is Rician; larger N raises the background
             floor to about sqrt(2N - 1/2) noise stds while its spread stays about one std. At
             (1, 1) (the default) no draw is spent on it.
-        magnitude_support_prob: probability that a noisy magnitude image was reconstructed
-            by a scanner from less k-space than its matrix: 2x zero-fill interpolation
-            and/or partial Fourier (:func:`~mrirecon.synth.fields.scanner_support`), which
-            blurs it and correlates its noise. At 0 (the default) no draw is spent on it.
+        magnitude_support_prob: probability that a noisy magnitude image comes from a
+            scanner's reduced k-space (:func:`~mrirecon.synth.scanner.scanner_support`).
+            At 0 (the default) no draw is spent on it.
         prefix: file-name prefix.
     """
 
@@ -151,17 +151,7 @@ class CorpusConfig:
             ),
             (self.prefix.isidentifier(), "prefix", "must be a plain name"),
         ]
-        for name in (
-            "singlecoil_prob",
-            "nonmri_fraction",
-            "skull_prob",
-            "noiseless_prob",
-            "pad_prob",
-            "wrap_prob",
-            "oversample_prob",
-            "magnitude_noise_prob",
-            "magnitude_support_prob",
-        ):
+        for name in (f.name for f in fields(self) if f.name.endswith(("_prob", "_fraction"))):
             checks.append((0.0 <= getattr(self, name) <= 1.0, name, "must be in [0, 1]"))
         for ok, name, why in checks:
             if not ok:
@@ -244,10 +234,9 @@ def _draw(config: CorpusConfig, rng: np.random.RandomState, slices: int, name: s
         magnitude_noise = _loguniform(rng, *config.magnitude_noise)
         lo, hi = config.magnitude_coils
         channels = 1 if hi == 1 else int(round(_loguniform(rng, lo, hi + 0.49)))
-        support = None
+        support = None  # a scanner's reduced k-space, drawn only when asked for
         if config.magnitude_support_prob > 0 and rng.uniform() < config.magnitude_support_prob:
-            support, scanner = sf.scanner_support(mag.shape[1:], rng)
-            params.update(scanner_support=scanner)
+            support, params["scanner_support"] = scanner_support(mag.shape[1:], rng)
         mag = sf.magnitude_noise(mag * bias, magnitude_noise, channels, rng, support)
         bias = np.float32(1.0)
     wrap = bool(rng.uniform() < config.wrap_prob)

@@ -27,7 +27,8 @@ import functools
 import numpy as np
 from scipy import special
 
-from mrirecon.fft import fft2c_np, ifft2c_np
+from mrirecon.fft import ifft2c_np
+from mrirecon.synth.scanner import supported_magnitude
 
 __all__ = [
     "CONTRASTS",
@@ -39,7 +40,6 @@ __all__ = [
     "coil_maps",
     "coil_noise",
     "magnitude_noise",
-    "scanner_support",
 ]
 
 # T1 intensities of Colin 27 where the LUT has knots: background, skull, CSF (~28),
@@ -328,17 +328,17 @@ def magnitude_noise(
         channels: receive channels N (>= 1).
         rng: the random stream.
         support: optional bool (H, W) centred k-space support of the scanner's
-            reconstruction (:func:`scanner_support`): each complex channel, signal and
-            noise, keeps only these frequencies (zero-filled) before the magnitude, so the
-            image is interpolated or blurred and its noise spatially correlated, as in a
-            magnitude image exported by a scanner.
+            reconstruction (:func:`mrirecon.synth.scanner.scanner_support`): each complex
+            channel, signal and noise, keeps only these frequencies (zero-filled) before
+            the magnitude, so the image is interpolated or blurred and its noise spatially
+            correlated, as in a magnitude image exported by a scanner.
 
     Returns:
         float32 (S, H, W) noisy magnitude.
     """
     sigma = rel * mag.reshape(mag.shape[0], -1).max(axis=1)[:, None, None]
     if support is not None:
-        return _supported_magnitude(mag, sigma, channels, rng, support)
+        return supported_magnitude(mag, sigma, channels, rng, support)
     noise = rng.standard_normal((2, *mag.shape)).astype(np.float32) * sigma
     out = np.abs((mag + noise[0]) + 1j * noise[1]).astype(np.float32)
     if channels == 1:
@@ -348,58 +348,3 @@ def magnitude_noise(
         noise = rng.standard_normal((2, *mag.shape)).astype(np.float32) * sigma
         power += noise[0] ** 2 + noise[1] ** 2
     return np.sqrt(power)
-
-
-def _supported_magnitude(
-    mag: np.ndarray,
-    sigma: np.ndarray,
-    channels: int,
-    rng: np.random.RandomState,
-    support: np.ndarray,
-) -> np.ndarray:
-    """:func:`magnitude_noise` with every channel restricted to a k-space support."""
-    if support.shape != mag.shape[1:] or not support.any():
-        raise ValueError(f"support: need a non-empty {mag.shape[1:]} mask, got {support.shape}")
-    power = np.zeros(mag.shape, dtype=np.float32)
-    for c in range(channels):
-        noise = rng.standard_normal((2, *mag.shape)).astype(np.float32) * sigma
-        channel = (mag if c == 0 else 0.0) + noise[0] + 1j * noise[1]
-        channel = ifft2c_np(fft2c_np(channel) * support)
-        power += (np.abs(channel) ** 2).astype(np.float32)
-    return np.sqrt(power)
-
-
-def scanner_support(
-    shape: tuple[int, int], rng: np.random.RandomState
-) -> tuple[np.ndarray, dict[str, float]]:
-    """A random k-space support of a scanner's magnitude reconstruction.
-
-    Scanners export images reconstructed from less k-space than their matrix: acquired at
-    half the resolution and zero-fill interpolated 2x (a common default), and/or with
-    partial Fourier along the phase encode (columns; 5/8 to 7/8 of k-space, zero-filled,
-    as in most diffusion EPI). Each happens with probability 1/2 and at least one does.
-
-    Args:
-        shape: (H, W) image grid.
-        rng: the random stream.
-
-    Returns:
-        bool (H, W) centred support, and what was drawn (``interpolated``: 0 or 1,
-        ``partial_fourier``: the kept fraction of the columns, 1 for none).
-    """
-    H, W = shape
-    interpolated = rng.uniform() < 0.5
-    fraction = float(rng.uniform(5 / 8, 7 / 8)) if not interpolated or rng.uniform() < 0.5 else 1.0
-    rows = np.ones(H, dtype=bool)
-    cols = np.ones(W, dtype=bool)
-    if interpolated:
-        rows[: H // 2 - H // 4] = rows[H // 2 + H // 4 :] = False
-        cols[: W // 2 - W // 4] = cols[W // 2 + W // 4 :] = False
-    if fraction < 1.0:
-        # Of the (possibly interpolated) acquired columns, keep one side and the centre.
-        acquired = np.flatnonzero(cols)
-        cols[acquired[int(round(fraction * len(acquired))) :]] = False
-    return rows[:, None] & cols[None, :], {
-        "interpolated": float(interpolated),
-        "partial_fourier": fraction,
-    }

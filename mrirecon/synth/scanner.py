@@ -42,7 +42,8 @@ def scanner_support(
     Scanners export images reconstructed from less k-space than their matrix: acquired at
     half the resolution and zero-fill interpolated 2x (a common default), and/or with
     partial Fourier along the phase encode (columns; 5/8 to 7/8 of k-space, zero-filled,
-    as in most diffusion EPI). Each happens with probability 1/2 and at least one does.
+    as in most diffusion EPI). Interpolation is drawn with probability 1/2; partial
+    Fourier always without it, and with probability 1/2 with it.
 
     Args:
         shape: (H, W) image grid.

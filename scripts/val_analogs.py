@@ -25,13 +25,13 @@ report per analog under ``OUT/reports`` (or ``--reports``: one folder per set of
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 from mrirecon.cli import main as cli_main
+from mrirecon.evaluate import read_scores_csv
 from mrirecon.synth.corpus import CorpusConfig, write_corpus
 
 
@@ -80,9 +80,8 @@ def write_analogs(out: Path, names: Sequence[str], count: int) -> dict[str, Path
 def summarise(metrics: Path) -> list[str]:
     """Mean SSIM per method and the worst volume against zero-filled, per acceleration."""
     ssim: dict[tuple[float, str], dict[str, float]] = defaultdict(dict)
-    with open(metrics, newline="") as fh:
-        for row in csv.DictReader(fh):
-            ssim[(float(row["acceleration"]), row["method"])][row["file"]] = float(row["ssim"])
+    for row in read_scores_csv(metrics):
+        ssim[(row.acceleration, row.method)][row.file] = row.ssim
     lines = []
     for acc in sorted({a for a, _ in ssim}):
         zf = ssim.get((acc, "zero-filled"), {})

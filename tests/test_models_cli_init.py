@@ -103,3 +103,28 @@ def test_init_with_resume_is_refused(data_root, tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "--resume", str(tmp_path / "run"), "--init", str(init)]) == 1
     assert "a resumed run continues its own weights" in capsys.readouterr().err
+
+
+def test_init_with_trainable_prefixes_fine_tunes_only_those(data_root, tmp_path, capsys):
+    init = tiny_checkpoint(tmp_path / "init.pt", seed=9, model=MODEL)
+    given = load_checkpoint(init).model
+    out = tmp_path / "heads"
+    moving = ["--set", "optim.lr=1e-2", "--set", "optim.trainable=[up_conv]"]
+    assert _train(data_root, out, "--init", str(init), *moving) == 0
+    tuned = load_checkpoint(out / "last.pt")
+    trained = {k for k in given if k.startswith("up_conv.")}
+    assert trained and trained != set(given)
+    for name, value in tuned.model.items():
+        diff = (value.float() - given[name].float()).abs().max().item()
+        if name in trained and name.endswith("weight"):
+            assert diff > 1e-4, name  # trained
+        elif name not in trained:
+            assert diff == 0, name  # frozen, bit for bit
+    # Adam holds state for the trained tensors only, and the prefixes are in the config
+    assert len(tuned.optimizer["state"]) == len(trained)
+    assert tuned.config.optim.trainable == ("up_conv",)
+    capsys.readouterr()
+    bad = ["--set", "optim.trainable=[up_conv, decoder]"]
+    assert _train(data_root, tmp_path / "bad", "--init", str(init), *bad) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "optim.trainable: decoder names no parameter" in err

@@ -237,6 +237,44 @@ def test_gate_context_starts_as_a_no_op_and_decides_what_a_local_gate_cannot():
     assert float(fit(None)) > 0.4  # a local gate must answer both the same way
 
 
+def test_row_context_starts_as_a_no_op_and_reads_the_floor_off_empty_rows():
+    from mrirecon.fft import fft2c, ifft2c, rss
+    from mrirecon.models.output_heads import RowContext
+
+    k, mask, _ = _real_slice(8.0)
+    small = k[..., 64:192, :] / k.abs().max()
+    torch.manual_seed(3)
+    gated = VarNetConfig(**SMALL, output_gate=True).build()
+    torch.manual_seed(3)
+    net = VarNetConfig(**SMALL, output_gate=True, gate_rows=True).build()
+    missing = net.load_state_dict(gated.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["gate_rows.proj.bias", "gate_rows.proj.weight"]
+    with torch.no_grad():
+        torch.testing.assert_close(
+            net(small, mask, crop=(96, 96)), gated(small, mask, crop=(96, 96))
+        )
+    with pytest.raises(ValueError, match="gate_rows needs"):
+        VarNetConfig(**SMALL, gate_rows=True)
+    # Column undersampling aliases within readout rows only, so at 8x the rows the head
+    # does not reach still show the real scan's thermal noise floor ...
+    rows = RowContext()
+    real = rows.features(rss(ifft2c(k).abs(), dim=1))[0]
+    assert float(real[0]) > -1.5
+    # ... and stay exactly empty for the same head without noise (background zeroed, a
+    # smooth phase), whatever the aliasing does to the rows it reaches.
+    full = ifft2c(_real_slice(1.0)[0])
+    image = rss(full.abs(), dim=1)[0]
+    clean = torch.where(image > 0.05 * image.max(), image, 0.0) * torch.exp(
+        1j * 0.3 * full[0, 0].angle()
+    )
+    zero_filled = ifft2c(fft2c(clean) * mask).abs()[None]
+    empty = (image > 0.05 * image.max()).sum(dim=1) == 0
+    assert 0.03 < float(empty.float().mean()) < 0.2  # the scan has a few empty rows
+    assert float(zero_filled[0, empty].max()) < 1e-5 * float(zero_filled.max())
+    assert float(zero_filled[0, ~empty].mean()) > 0.01 * float(zero_filled.max())
+    assert float(rows.features(zero_filled)[0, 0]) <= -2.5  # at the floor of the scale
+
+
 def test_cascade_with_zero_regulariser_keeps_the_measured_lines():
     from mrirecon.models.varnet import VarNetBlock
 

@@ -4,8 +4,9 @@ Two small local CNNs act on the network's output magnitude and the zero-filled o
 :class:`OutputGate` multiplies the output by a learned per-pixel gate (exact zero
 backgrounds), :class:`OutputMix` adds a learned per-pixel multiple of the zero-filled
 magnitude (the measured noise of noisy magnitude data). Both are exactly the identity when
-freshly built, so they can be added to a trained network. :class:`GateContext` (opt-in)
-gives the gate the whole image's statistics; it too starts as a no-op.
+freshly built, so they can be added to a trained network. :class:`GateContext` and
+:class:`RowContext` (opt-in) give the gate statistics of the whole image; they too start as
+no-ops.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["GateContext", "OutputGate", "OutputMix"]
+__all__ = ["GateContext", "OutputGate", "OutputMix", "RowContext"]
 
 
 class _LocalHead(nn.Module):
@@ -45,16 +46,19 @@ class _LocalHead(nn.Module):
         image: torch.Tensor,
         zero_filled: torch.Tensor,
         context: GateContext | None = None,
+        rows: RowContext | None = None,
     ) -> torch.Tensor:
         """(N, H, W) output and zero-filled magnitudes -> the (N, H, W) map.
 
-        ``context`` adds a per-image bias, computed from the whole image, to the first
-        layer's features.
+        ``context`` and ``rows`` each add a per-image bias, computed from the whole image,
+        to the first layer's features.
         """
         scale = zero_filled.flatten(1).mean(dim=1).clamp_min(1e-12)[:, None, None]
         features = self.layers[0](torch.stack([image / scale, zero_filled / scale], dim=1))
         if context is not None:
             features = features + context(features)[:, :, None, None]
+        if rows is not None:
+            features = features + rows(zero_filled).to(features.dtype)[:, :, None, None]
         return self.layers[1:](features)[:, 0]
 
 
@@ -84,6 +88,47 @@ class GateContext(nn.Module):
         return self.proj(torch.cat([flat.mean(dim=2), flat.std(dim=2)], dim=1))
 
 
+class RowContext(nn.Module):
+    """A per-image bias for the output gate's first layer, from the emptiest readout rows.
+
+    Why: column (phase-encode) undersampling aliases only along each readout row, so a row
+    that the object does not reach holds, in the zero-filled image, what the target holds
+    there: nothing when the image is noiseless, the noise floor when it is noisy. The energy
+    of the emptiest rows relative to the image's mean energy therefore measures the
+    target's floor where the aliasing cannot hide it, even at 8x under a wrapping phase,
+    where the local gate cannot tell a noise floor from residual error. Its log at four
+    low quantiles of the rows, through a linear layer that starts at zero (so a fresh
+    context changes nothing), shifts the gate's features for the whole image.
+
+    Args:
+        chans: the gate's hidden channels.
+    """
+
+    QUANTILES = (0.02, 0.05, 0.1, 0.25)
+
+    def __init__(self, chans: int = 8) -> None:
+        super().__init__()
+        self.proj = nn.Linear(len(self.QUANTILES), chans)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def features(self, zero_filled: torch.Tensor) -> torch.Tensor:
+        """(N, H, W) zero-filled magnitude (rows = readout) -> (N, 4) log row-energy ratios.
+
+        Each is log10 of a low quantile of the per-row mean energy over the image's mean
+        energy, floored at 1e-12 and divided by 4 (so about -3 for empty rows, 0 for none).
+        """
+        rows = zero_filled.float().square().mean(dim=2)
+        q = torch.tensor(self.QUANTILES, dtype=rows.dtype, device=rows.device)
+        low = torch.quantile(rows, q, dim=1).T
+        ratio = low / rows.mean(dim=1, keepdim=True).clamp_min(1e-30)
+        return torch.log10(ratio.clamp_min(1e-12)) / 4
+
+    def forward(self, zero_filled: torch.Tensor) -> torch.Tensor:
+        """(N, H, W) zero-filled magnitude -> (N, chans) bias."""
+        return self.proj(self.features(zero_filled))
+
+
 class OutputGate(_LocalHead):
     """A per-pixel gate (>= 0) on the output magnitude, from it and the zero-filled one.
 
@@ -102,9 +147,10 @@ class OutputGate(_LocalHead):
         image: torch.Tensor,
         zero_filled: torch.Tensor,
         context: GateContext | None = None,
+        rows: RowContext | None = None,
     ) -> torch.Tensor:
         """(N, H, W) output and zero-filled magnitudes -> (N, H, W) gated output."""
-        return image * F.relu(1.0 + self.local_map(image, zero_filled, context))
+        return image * F.relu(1.0 + self.local_map(image, zero_filled, context, rows))
 
 
 class OutputMix(_LocalHead):

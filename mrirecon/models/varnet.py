@@ -37,7 +37,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from mrirecon.fft import center_crop, fft2c, ifft2c, rss
-from mrirecon.models.output_heads import GateContext, OutputGate, OutputMix
+from mrirecon.models.output_heads import GateContext, OutputGate, OutputMix, RowContext
 from mrirecon.models.unet import NORMS, Unet
 
 __all__ = [
@@ -218,6 +218,9 @@ class VarNet(nn.Module):
             noise of noisy magnitude data), after the gate.
         gate_context: give the output gate the whole image's statistics through a
             :class:`GateContext` (needs ``output_gate``).
+        gate_rows: give the output gate the zero-filled image's emptiest readout rows
+            (its noise floor where aliasing cannot hide it) through a
+            :class:`RowContext` (needs ``output_gate``).
     """
 
     def __init__(
@@ -236,10 +239,11 @@ class VarNet(nn.Module):
         output_gate: bool = False,
         output_mix: bool = False,
         gate_context: bool = False,
+        gate_rows: bool = False,
     ) -> None:
         super().__init__()
-        if gate_context and not output_gate:
-            raise ValueError("gate_context needs output_gate")
+        if (gate_context or gate_rows) and not output_gate:
+            raise ValueError("gate_context and gate_rows need output_gate")
         self.checkpointing = checkpointing
         self.sens_net = SensitivityModel(sens_chans, sens_pools, mask_center, norm, sens_num_groups)
         self.cascades = nn.ModuleList(
@@ -253,6 +257,7 @@ class VarNet(nn.Module):
         self.output_gate = OutputGate() if output_gate else None
         self.output_mix = OutputMix() if output_mix else None
         self.gate_context = GateContext() if gate_context else None
+        self.gate_rows = RowContext() if gate_rows else None
 
     def sensitivities(
         self, masked_kspace: torch.Tensor, mask: torch.Tensor, num_low_frequencies: int | None
@@ -307,7 +312,7 @@ class VarNet(nn.Module):
             if crop is not None:
                 zero_filled = center_crop(zero_filled, crop)
             if self.output_gate is not None:
-                image = self.output_gate(image, zero_filled, self.gate_context)
+                image = self.output_gate(image, zero_filled, self.gate_context, self.gate_rows)
             if self.output_mix is not None:
                 image = self.output_mix(image, zero_filled)
         return image
@@ -332,10 +337,12 @@ class VarNetConfig:
     output_gate: bool = False
     output_mix: bool = False
     gate_context: bool = False
+    gate_rows: bool = False
 
     def __post_init__(self) -> None:
-        if self.gate_context and not self.output_gate:
-            raise ValueError("model.gate_context needs model.output_gate")
+        for name in ("gate_context", "gate_rows"):
+            if getattr(self, name) and not self.output_gate:
+                raise ValueError(f"model.{name} needs model.output_gate")
         if self.kind != "varnet":
             raise ValueError(f"model.kind: a VarNet config has kind 'varnet', got {self.kind!r}")
         if self.norm not in NORMS:

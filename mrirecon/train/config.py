@@ -123,7 +123,9 @@ class OptimConfig:
     """Optimiser (Adam by default; Kingma & Ba, ICLR 2015) and gradient clipping.
 
     ``momentum``/``nesterov`` apply to SGD, ``momentum``/``alpha`` to RMSprop;
-    ``grad_clip`` is the max global gradient 2-norm (0 = no clipping).
+    ``grad_clip`` is the max global gradient 2-norm (0 = no clipping). ``trainable``
+    names the parameters to train by prefix (e.g. ``[output_gate, gate_rows]`` to
+    fine-tune a VarNet's output heads); the rest are frozen. Empty: train everything.
     """
 
     name: str = "adam"
@@ -135,9 +137,12 @@ class OptimConfig:
     nesterov: bool = False
     alpha: float = 0.99
     grad_clip: float = 0.0
+    trainable: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _choice("optim", "name", self.name, OPTIMIZERS)
+        for prefix in self.trainable:
+            _need(bool(prefix.strip()), "optim", "trainable", self.trainable, "non-empty names")
         _need(_finite(self.lr) and self.lr > 0, "optim", "lr", self.lr, "> 0")
         _need(_finite(self.eps) and self.eps > 0, "optim", "eps", self.eps, "> 0")
         for b in self.betas:

@@ -55,7 +55,7 @@ from mrirecon.train.loop import (
     validate_zero_filled,
 )
 from mrirecon.train.losses import build_loss
-from mrirecon.train.optim import build_optimizer, build_scheduler
+from mrirecon.train.optim import build_optimizer, build_scheduler, trainable_parameters
 from mrirecon.train.resume import init_weights
 from mrirecon.train.runtime import Runtime, barrier, setup_runtime, teardown
 
@@ -190,6 +190,10 @@ def _prepare(
             f"images, got {cfg.model.in_chans}/{cfg.model.out_chans}"
         )
     start_weights = None if init is None else init_weights(cfg, init)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.run.seed)  # identical initial weights on every rank
+        net = cfg.model.build()
+    trainable_parameters(net, cfg.optim.trainable)  # freezes the rest; before any file is written
     if rt.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(run_dir)  # a checkpoint write killed before its rename
@@ -199,16 +203,13 @@ def _prepare(
     loader_gen = torch.Generator().manual_seed(cfg.run.seed * 7919 + rt.rank)
     loader, sampler = train_loader(train_ds, cfg, rt, loader_gen)
     torch.manual_seed(cfg.run.seed + rt.rank)  # the dropout stream of this rank
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.run.seed)  # identical initial weights on every rank
-        net = cfg.model.build()
     if start_weights is not None:
         load_state_strict(net, start_weights.complete(net.state_dict()), init)
         added = "".join(f"; {name} added, freshly initialised" for name in start_weights.added)
         _say(rt, f"initial weights from --init {init}{added}")
     fmt = torch.channels_last if rt.channels_last else torch.contiguous_format
     net = net.to(rt.device, memory_format=fmt)
-    optimizer = build_optimizer(net.parameters(), cfg.optim)
+    optimizer = build_optimizer([p for p in net.parameters() if p.requires_grad], cfg.optim)
     return _Run(
         cfg=cfg,
         rt=rt,

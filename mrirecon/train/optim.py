@@ -15,7 +15,36 @@ from torch.optim.lr_scheduler import LambdaLR
 from mrirecon.errors import ConfigError
 from mrirecon.train.config import OptimConfig, SchedConfig
 
-__all__ = ["build_optimizer", "build_scheduler", "lr_factor"]
+__all__ = ["build_optimizer", "build_scheduler", "lr_factor", "trainable_parameters"]
+
+
+def trainable_parameters(
+    model: torch.nn.Module, prefixes: tuple[str, ...]
+) -> list[torch.nn.Parameter]:
+    """The parameters to train: all, or those named by ``prefixes`` (the rest are frozen).
+
+    A prefix matches a parameter name equal to it or starting with it and a dot, so
+    ``output_gate`` selects ``output_gate.layers.0.weight`` but not ``output_gates.x``.
+
+    Raises:
+        ConfigError: a prefix that names no parameter of the model.
+    """
+    if not prefixes:
+        return list(model.parameters())
+    names = dict(model.named_parameters())
+    unknown = [p for p in prefixes if not any(n == p or n.startswith(p + ".") for n in names)]
+    if unknown:
+        raise ConfigError(
+            f"optim.trainable: {', '.join(unknown)} names no parameter of the model "
+            f"(its top-level modules: {', '.join(sorted({n.split('.')[0] for n in names}))})"
+        )
+    chosen = []
+    for name, param in names.items():
+        keep = any(name == p or name.startswith(p + ".") for p in prefixes)
+        param.requires_grad_(keep)
+        if keep:
+            chosen.append(param)
+    return chosen
 
 
 def build_optimizer(

@@ -101,7 +101,7 @@ def resume_config(
 # Model options that add a module (named like the option) and may be switched on at
 # ``--init``: the new module starts from its own initialisation, every other weight comes
 # from the checkpoint.
-INIT_ADDABLE = frozenset({"output_gate", "output_mix", "gate_context"})
+INIT_ADDABLE = frozenset({"output_gate", "output_mix", "gate_context", "gate_rows"})
 
 
 class InitWeights(NamedTuple):

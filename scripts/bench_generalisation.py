@@ -43,18 +43,11 @@ import numpy as np
 from mrirecon.data.assets import asset_path
 from mrirecon.data.masks import MaskSpec
 from mrirecon.evaluate import VolumeScore, evaluate_folders
-from mrirecon.fft import fft2c_np
 from mrirecon.methods import CheckpointSpec, CSSpec, MethodSpec, UnetSpec, ZeroFilledSpec
 from mrirecon.models.registry import shipped_models
 from mrirecon.reconstruct import ReconJob, reconstruct_folder
-from mrirecon.synth.fields import coil_maps, coil_noise, phase_fields
-from mrirecon.synth.kspace import (
-    SynthVolume,
-    fastmri_target,
-    ismrmrd_header,
-    kspace_size_for,
-    write_volume,
-)
+from mrirecon.synth.from_magnitude import MagnitudeScan, scan_from_magnitude
+from mrirecon.synth.kspace import write_volume
 
 DIPY = "dipy==1.12.1"
 DIPY_FILES = "dipy/data/files/"
@@ -68,42 +61,6 @@ class Method:
     key: str
     label: str
     spec: MethodSpec
-
-
-@dataclass(frozen=True)
-class Simulated:
-    """How a magnitude image becomes a scan: coils (1 = single-coil ESC) and noise std
-    relative to the image peak; ``seed`` fixes phase, coil maps and noise."""
-
-    coils: int
-    noise: float
-    seed: int
-
-
-def simulate(magnitude: np.ndarray, sim: Simulated, source: str) -> SynthVolume:
-    """fastMRI-format k-space of magnitude slices (S, h, w): phase, coils, noise, target."""
-    rng = np.random.RandomState(sim.seed)
-    S, h, w = magnitude.shape
-    H, W = kspace_size_for((h, w))
-    image = np.zeros((S, H, W), dtype=np.complex128)
-    r0, c0 = (H - h) // 2, (W - w) // 2
-    image[:, r0 : r0 + h, c0 : c0 + w] = magnitude / magnitude.max()
-    image *= np.exp(1j * phase_fields((H, W), (h, w), S, rng))
-    if sim.coils > 1:
-        image = image[:, None] * coil_maps((H, W), (h, w), sim.coils, np.zeros(S), rng)
-    kspace = fft2c_np(image).astype(np.complex64)
-    if sim.noise > 0:
-        kspace += coil_noise(kspace.shape, sim.noise, rng)
-    multicoil = sim.coils > 1
-    target = fastmri_target(kspace, (h, w), multicoil)
-    header = ismrmrd_header((H, W), (h, w), S, sim.coils, (0, 0), (1.0, 1.0), 3.0)
-    attrs = {
-        "acquisition": "SIM_FROM_MAGNITUDE",
-        "max": float(target.max()),
-        "norm": float(np.linalg.norm(target)),
-        "source": source,
-    }
-    return SynthVolume(kspace, target, header, attrs, {})
 
 
 def dipy_wheel(cache: Path) -> Path:
@@ -146,21 +103,25 @@ def matplotlib_s1045() -> np.ndarray:
 
 
 # name -> (loader of magnitude slices from the dipy wheel or None, simulation, source).
-SIMULATED: dict[str, tuple[Callable[[Path | None], np.ndarray], Simulated, str]] = {
-    "mpl_s1045": (lambda _: matplotlib_s1045(), Simulated(8, 0.01, 11), "matplotlib s1045.ima.gz"),
+SIMULATED: dict[str, tuple[Callable[[Path | None], np.ndarray], MagnitudeScan, str]] = {
+    "mpl_s1045": (
+        lambda _: matplotlib_s1045(),
+        MagnitudeScan(8, 0.01, 11),
+        "matplotlib s1045.ima.gz",
+    ),
     "dipy_t1_skullstripped": (
         lambda whl: wheel_array(whl, "t1_coronal_slice.npy")[None],
-        Simulated(1, 0.0, 12),
+        MagnitudeScan(1, 0.0, 12),
         f"{DIPY} t1_coronal_slice.npy",
     ),
     "dipy_b0": (
         lambda whl: _middle(wheel_array(whl, "S0_10slices.nii.gz")),
-        Simulated(4, 0.005, 13),
+        MagnitudeScan(4, 0.005, 13),
         f"{DIPY} S0_10slices.nii.gz",
     ),
     "dipy_piesno": (
         lambda whl: _middle(wheel_array(whl, "test_piesno.nii.gz")),
-        Simulated(1, 0.0, 14),
+        MagnitudeScan(1, 0.0, 14),
         f"{DIPY} test_piesno.nii.gz",
     ),
 }
@@ -180,7 +141,7 @@ def build_scans(folder: Path, names: Sequence[str], wheel: Path | None) -> list[
                 load, sim, source = SIMULATED[name]
                 if wheel is None and name.startswith("dipy"):
                     raise FileNotFoundError(f"{name}: needs the dipy wheel")
-                write_volume(path, simulate(load(wheel), sim, source))
+                write_volume(path, scan_from_magnitude(load(wheel), sim, source))
         out.append(path)
     return out
 

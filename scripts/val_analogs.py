@@ -11,7 +11,13 @@ check on them.
 - ``chi_single``: noncentral-chi magnitude noise of 1-16 channels, 10-60%, single-coil;
 - ``chi_mixed``: the same noise at 5-40%, half single-coil;
 - ``scanner``: chi noise at 2-40% through a scanner's k-space support (2x zero-fill
-  interpolation and/or partial Fourier), half single-coil.
+  interpolation and/or partial Fourier), half single-coil;
+- ``converted``: the noisy magnitude targets of corpus volumes (chi noise at 2-30%, half
+  through a scanner's support) turned into k-space by the held-out benchmark's own
+  conversion (:func:`~mrirecon.synth.from_magnitude.scan_from_magnitude`), cycling over the
+  benchmark's four settings of coils and added k-space noise. Added in the sixteenth
+  session, after a candidate that passed the other four failed the benchmark's one real
+  noisy scan: the protocol is the benchmark's, the images are the corpus's.
 
 Every analog is a :class:`~mrirecon.synth.corpus.CorpusConfig` with 2-slice volumes of
 96-192 pixels; volumes are written once per ``--out`` folder and reused. Scoring is
@@ -26,13 +32,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 from mrirecon.cli import main as cli_main
+from mrirecon.data.fastmri_h5 import read_target
 from mrirecon.evaluate import read_scores_csv
 from mrirecon.synth.corpus import CorpusConfig, write_corpus
+from mrirecon.synth.from_magnitude import MagnitudeScan, scan_from_magnitude
+from mrirecon.synth.kspace import write_volume
 
 
 def _analog(
@@ -62,7 +72,23 @@ ANALOGS: dict[str, tuple[CorpusConfig, int]] = {
     "chi_single": (_analog("chisingle", 1.0, (0.1, 0.6), (1, 16)), 400000),
     "chi_mixed": (_analog("chimixed", 0.5, (0.05, 0.4), (1, 16)), 400001),
     "scanner": (_analog("scanner", 0.5, (0.02, 0.4), (1, 16), 1.0), 500000),
+    "converted": (_analog("converted", 0.5, (0.02, 0.3), (1, 16), 0.5), 600000),
 }
+# Analogs whose corpus targets are re-made into k-space by the benchmark's conversion, with
+# the (coils, k-space noise) settings of the benchmark's simulated scans, in turn.
+CONVERTED = {"converted": ((8, 0.01), (1, 0.0), (4, 0.005), (1, 0.0))}
+
+
+def _convert(folder: Path, config: CorpusConfig, seed: int, count: int) -> None:
+    """``count`` corpus volumes' targets as scans made by the benchmark's conversion."""
+    settings = CONVERTED[folder.name]
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, path in enumerate(sorted(write_corpus(Path(tmp), config, count, seed=seed))):
+            coils, noise = settings[i % len(settings)]
+            target, _ = read_target(path)
+            sim = MagnitudeScan(coils, noise, seed + i)
+            write_volume(folder / path.name, scan_from_magnitude(target, sim, path.name))
 
 
 def write_analogs(out: Path, names: Sequence[str], count: int) -> dict[str, Path]:
@@ -72,7 +98,10 @@ def write_analogs(out: Path, names: Sequence[str], count: int) -> dict[str, Path
         config, seed = ANALOGS[name]
         folder = out / name
         if len(list(folder.glob("*.h5"))) != count:
-            write_corpus(folder, config, count, seed=seed)
+            if name in CONVERTED:
+                _convert(folder, config, seed, count)
+            else:
+                write_corpus(folder, config, count, seed=seed)
         folders[name] = folder
     return folders
 

@@ -40,8 +40,12 @@ def test_analogs_are_fixed_noisy_and_written_once(tmp_path):
     for name, folder in folders.items():
         (path,) = folder.glob("*.h5")
         with h5py.File(path) as f:
-            params = json.loads(f.attrs["synth_params"])
             target = f["reconstruction_esc" if f["kspace"].ndim == 3 else "reconstruction_rss"][()]
+            if name in analogs.CONVERTED:  # no corpus parameters: the benchmark's protocol
+                assert f.attrs["acquisition"] == "SIM_FROM_MAGNITUDE"
+                assert f["kspace"].shape[-2] == 2 * target.shape[-2]  # oversampled readout
+                continue
+            params = json.loads(f.attrs["synth_params"])
         assert params["magnitude_noise_rel"] > 0 and (target > 0).all()  # a noise floor
         assert ("scanner_support" in params) == (name == "scanner")
     stamp = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.h5")}
@@ -74,3 +78,23 @@ def test_scores_each_model_and_names_its_worst_volume(tmp_path, capsys):
         assert f"unet {mean:.4f} (worst - ZF {min(gains):+.4f} {worst}" in line
     with pytest.raises(SystemExit):
         analogs.main([*argv, "--count", "0"])
+
+
+def test_converted_analog_is_the_corpus_image_in_the_benchmarks_protocol(tmp_path):
+    from mrirecon.data.fastmri_h5 import read_target
+    from mrirecon.synth.corpus import write_corpus
+
+    (folder,) = analogs.write_analogs(tmp_path / "a", ["converted"], 2).values()
+    config, seed = analogs.ANALOGS["converted"]
+    sources = sorted(write_corpus(tmp_path / "src", config, 2, seed=seed))
+    settings = analogs.CONVERTED["converted"]
+    assert settings[1][1] == 0.0  # the second volume gets no added k-space noise
+    for i, source in enumerate(sources):
+        want, _ = read_target(source)
+        got, attrs = read_target(folder / source.name)
+        assert attrs["source"] == source.name and got.shape == want.shape
+        coils, noise = settings[i]
+        if noise == 0.0:  # the same noisy magnitude image, peak-normalised (the phase drops out)
+            np.testing.assert_allclose(got, want / want.max(), atol=2e-5)
+        else:  # coil shading and added noise, over the same image
+            assert coils > 1 and np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.8

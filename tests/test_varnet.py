@@ -186,21 +186,29 @@ def test_output_mix_starts_as_identity_and_learns_to_return_the_measured_image()
     assert float((got - zero_filled).abs().mean()) < 0.25 * before
 
 
+def _added_context_is_a_no_op(option: str, k: torch.Tensor, mask: torch.Tensor) -> VarNet:
+    """Checks that the gate context ``option``, added to a gated VarNet (its only new
+    weights), leaves the output exactly as it was on the real slice ``k``, and that it needs
+    the gate. Returns the gated VarNet without it."""
+    torch.manual_seed(3)
+    gated = VarNetConfig(**SMALL, output_gate=True).build()
+    torch.manual_seed(3)
+    net = VarNetConfig(**SMALL, output_gate=True, **{option: True}).build()
+    missing = net.load_state_dict(gated.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == [f"{option}.proj.bias", f"{option}.proj.weight"]
+    with torch.no_grad():
+        torch.testing.assert_close(net(k, mask, crop=(96, 96)), gated(k, mask, crop=(96, 96)))
+    with pytest.raises(ValueError, match=f"{option} needs"):
+        VarNetConfig(**SMALL, **{option: True})
+    return gated
+
+
 def test_gate_context_starts_as_a_no_op_and_decides_what_a_local_gate_cannot():
     from mrirecon.models.output_heads import GateContext, OutputGate
 
     k, mask, _ = _real_slice()
     k = k[..., 64:192, :] / k.abs().max()
-    torch.manual_seed(3)
-    gated = VarNetConfig(**SMALL, output_gate=True).build()
-    torch.manual_seed(3)
-    net = VarNetConfig(**SMALL, output_gate=True, gate_context=True).build()
-    missing = net.load_state_dict(gated.state_dict(), strict=False).missing_keys
-    assert sorted(missing) == ["gate_context.proj.bias", "gate_context.proj.weight"]
-    with torch.no_grad():
-        torch.testing.assert_close(net(k, mask, crop=(96, 96)), gated(k, mask, crop=(96, 96)))
-    with pytest.raises(ValueError, match="gate_context needs"):
-        VarNetConfig(**SMALL, gate_context=True)
+    gated = _added_context_is_a_no_op("gate_context", k, mask)
     # The same noise-floor patch in two images: in one the floor covers the whole
     # background (keep it: a noisy target), in the other only that patch (zero it). Inside
     # the patch the 15 x 15 views are identical, so only the image's statistics can tell.
@@ -242,19 +250,7 @@ def test_row_context_starts_as_a_no_op_and_reads_the_floor_off_empty_rows():
     from mrirecon.models.output_heads import RowContext
 
     k, mask, _ = _real_slice(8.0)
-    small = k[..., 64:192, :] / k.abs().max()
-    torch.manual_seed(3)
-    gated = VarNetConfig(**SMALL, output_gate=True).build()
-    torch.manual_seed(3)
-    net = VarNetConfig(**SMALL, output_gate=True, gate_rows=True).build()
-    missing = net.load_state_dict(gated.state_dict(), strict=False).missing_keys
-    assert sorted(missing) == ["gate_rows.proj.bias", "gate_rows.proj.weight"]
-    with torch.no_grad():
-        torch.testing.assert_close(
-            net(small, mask, crop=(96, 96)), gated(small, mask, crop=(96, 96))
-        )
-    with pytest.raises(ValueError, match="gate_rows needs"):
-        VarNetConfig(**SMALL, gate_rows=True)
+    _added_context_is_a_no_op("gate_rows", k[..., 64:192, :] / k.abs().max(), mask)
     # Column undersampling aliases within readout rows only, so at 8x the rows the head
     # does not reach still show the real scan's thermal noise floor ...
     rows = RowContext()

@@ -79,9 +79,11 @@ ANALOGS: dict[str, tuple[CorpusConfig, int]] = {
 CONVERTED = {"converted": ((8, 0.01), (1, 0.0), (4, 0.005), (1, 0.0))}
 
 
-def _convert(folder: Path, config: CorpusConfig, seed: int, count: int) -> None:
-    """``count`` corpus volumes' targets as scans made by the benchmark's conversion."""
-    settings = CONVERTED[folder.name]
+def _convert(
+    folder: Path, config: CorpusConfig, seed: int, count: int, settings: Sequence[tuple[int, float]]
+) -> None:
+    """``count`` corpus volumes' targets as scans made by the benchmark's conversion, with
+    the (coils, k-space noise) ``settings`` in turn."""
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for i, path in enumerate(sorted(write_corpus(Path(tmp), config, count, seed=seed))):
@@ -99,7 +101,7 @@ def write_analogs(out: Path, names: Sequence[str], count: int) -> dict[str, Path
         folder = out / name
         if len(list(folder.glob("*.h5"))) != count:
             if name in CONVERTED:
-                _convert(folder, config, seed, count)
+                _convert(folder, config, seed, count, CONVERTED[name])
             else:
                 write_corpus(folder, config, count, seed=seed)
         folders[name] = folder

@@ -32,19 +32,17 @@ def trainable_parameters(
     if not prefixes:
         return list(model.parameters())
     names = dict(model.named_parameters())
-    unknown = [p for p in prefixes if not any(n == p or n.startswith(p + ".") for n in names)]
+    matches = {p: {n for n in names if n == p or n.startswith(p + ".")} for p in prefixes}
+    unknown = [p for p, found in matches.items() if not found]
     if unknown:
         raise ConfigError(
             f"optim.trainable: {', '.join(unknown)} names no parameter of the model "
             f"(its top-level modules: {', '.join(sorted({n.split('.')[0] for n in names}))})"
         )
-    chosen = []
+    chosen = set().union(*matches.values())
     for name, param in names.items():
-        keep = any(name == p or name.startswith(p + ".") for p in prefixes)
-        param.requires_grad_(keep)
-        if keep:
-            chosen.append(param)
-    return chosen
+        param.requires_grad_(name in chosen)
+    return [param for name, param in names.items() if name in chosen]
 
 
 def build_optimizer(

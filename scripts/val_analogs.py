@@ -18,6 +18,12 @@ check on them.
   benchmark's four settings of coils and added k-space noise. Added in the sixteenth
   session, after a candidate that passed the other four failed the benchmark's one real
   noisy scan: the protocol is the benchmark's, the images are the corpus's.
+- ``small`` / ``small_converted``: as ``converted`` (chi noise at 2-30%, half through a
+  scanner's support), at the matrices of diffusion and functional EPI, 48-88 pixels a side
+  (every other analog, and the corpus the models were trained on, draws 96-192);
+  ``small_converted`` through the benchmark's conversion. Added in the seventeenth session:
+  the first analogs on which every shipped or candidate model falls more than 0.01 below
+  zero-filled.
 
 Every analog is a :class:`~mrirecon.synth.corpus.CorpusConfig` with 2-slice volumes of
 96-192 pixels; volumes are written once per ``--out`` folder and reused. Scoring is
@@ -51,11 +57,13 @@ def _analog(
     noise: tuple[float, float],
     coils: tuple[int, int] = (1, 1),
     support: float = 0.0,
+    matrix: tuple[int, int] = (96, 192),
 ) -> CorpusConfig:
-    """Two-slice 96-192 pixel volumes, all with magnitude noise (``coils``: its channels)."""
+    """Two-slice volumes (96-192 pixels unless ``matrix``), all with magnitude noise
+    (``coils``: its channels)."""
     return CorpusConfig(
         slices=2,
-        matrix=(96, 192),
+        matrix=matrix,
         oversample_prob=0.5,
         singlecoil_prob=singlecoil,
         magnitude_noise_prob=1.0,
@@ -73,10 +81,13 @@ ANALOGS: dict[str, tuple[CorpusConfig, int]] = {
     "chi_mixed": (_analog("chimixed", 0.5, (0.05, 0.4), (1, 16)), 400001),
     "scanner": (_analog("scanner", 0.5, (0.02, 0.4), (1, 16), 1.0), 500000),
     "converted": (_analog("converted", 0.5, (0.02, 0.3), (1, 16), 0.5), 600000),
+    "small": (_analog("small", 0.5, (0.02, 0.3), (1, 16), 0.5, (48, 88)), 700000),
+    "small_converted": (_analog("smallconv", 0.5, (0.02, 0.3), (1, 16), 0.5, (48, 88)), 700001),
 }
 # Analogs whose corpus targets are re-made into k-space by the benchmark's conversion, with
 # the (coils, k-space noise) settings of the benchmark's simulated scans, in turn.
-CONVERTED = {"converted": ((8, 0.01), (1, 0.0), (4, 0.005), (1, 0.0))}
+_BENCH_SETTINGS = ((8, 0.01), (1, 0.0), (4, 0.005), (1, 0.0))
+CONVERTED = {"converted": _BENCH_SETTINGS, "small_converted": _BENCH_SETTINGS}
 
 
 def _convert(

@@ -47,7 +47,14 @@ def test_analogs_are_fixed_noisy_and_written_once(tmp_path):
                 continue
             params = json.loads(f.attrs["synth_params"])
         assert params["magnitude_noise_rel"] > 0 and (target > 0).all()  # a noise floor
-        assert ("scanner_support" in params) == (name == "scanner")
+        config = analogs.ANALOGS[name][0]
+        if config.magnitude_support_prob in (0.0, 1.0):
+            assert ("scanner_support" in params) == (config.magnitude_support_prob == 1.0)
+        lo, hi = config.matrix  # the recon matrix: EPI-sized for the small analogs
+        assert all(lo <= side <= hi for side in target.shape[-2:]) and params["recon"] == [
+            *target.shape[-2:]
+        ]
+    assert max(analogs.ANALOGS["small"][0].matrix) < 96 <= min(analogs.ANALOGS["lowsnr"][0].matrix)
     stamp = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.h5")}
     again = analogs.write_analogs(tmp_path, list(analogs.ANALOGS), 1)
     assert again == folders and stamp == {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.h5")}

@@ -49,9 +49,9 @@ def test_chi_mean_factor_is_the_noise_magnitude_mean():
 def test_floor_matches_the_real_targets_background():
     """Real TU Graz (4 coils) and twix (2 coils) scans: the level estimated from the
     undersampled k-space alone matches the mean of the RSS target in the corners (the
-    phantom fills the readout field of view, so no row band is empty of signal and its
-    level is some 20 % high)."""
-    for name, tol in (("tugraz_brain_t2_4ch.h5", 0.05), ("twix_gre_phantom_2ch.h5", 0.3)):
+    phantom fills the readout field of view, so no row band is empty of signal: the band
+    estimate alone was 22 % high, the second-difference bound brings it to 9 %)."""
+    for name, tol in (("tugraz_brain_t2_4ch.h5", 0.05), ("twix_gre_phantom_2ch.h5", 0.12)):
         k, mask, target = _scan(name)
         level = floor_level(k * mask, mask)
         assert level == pytest.approx(_corner_mean(target), rel=tol), name
@@ -70,6 +70,26 @@ def test_noise_power_measures_added_noise_on_real_kspace():
     )
     raised = noise_power((k + noise) * mask, mask)
     assert raised - base == pytest.approx(float(per_coil.sum()), rel=0.1)
+
+
+def test_object_in_every_row_band_does_not_lift_the_noise_power():
+    """No readout oversampling and an object in every row: each band's median holds signal,
+    the second difference along the readout does not (a smooth profile cancels), so the
+    estimate stays the noise's, at 8x as at 4x."""
+    gen = torch.Generator().manual_seed(1)
+    s, c, h, w = 2, 3, 64, 48
+    y = torch.linspace(-1, 1, h)[:, None]
+    image = (1.0 + 0.5 * y + 0.3 * torch.cos(torch.linspace(0, 3, w))[None, :]) * torch.ones(h, w)
+    k = torch.fft.fftshift(
+        torch.fft.fft2(torch.fft.ifftshift(image.to(torch.complex64)), norm="ortho")
+    )
+    sigma = 0.01  # per coil, complex
+    shape = (s, c, h, w)
+    noise = torch.complex(torch.randn(shape, generator=gen), torch.randn(shape, generator=gen))
+    k = k.expand(shape) + noise * sigma / math.sqrt(2)
+    for acc, cf in ((4.0, 0.08), (8.0, 0.04)):
+        mask = torch.from_numpy(MaskSpec("random", (cf,), (acc,)).sample(w, eval_rng("x")).mask)
+        assert noise_power(k * mask, mask) == pytest.approx(c * sigma**2, rel=0.25), acc
 
 
 def test_noise_free_and_zero_kspace_get_no_floor():

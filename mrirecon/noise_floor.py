@@ -67,7 +67,8 @@ def noise_power(kspace: torch.Tensor, mask: torch.Tensor, bands: int = BANDS) ->
     Args:
         kspace: complex (S, C, H, W) k-space (unacquired columns are ignored).
         mask: bool (W,) acquired columns.
-        bands: readout row bands; the power is that of the band with the least.
+        bands: readout row bands; the power is that of the band with the least, or the
+            second difference's along the readout where that is less.
 
     Returns:
         The noise power summed over coils, in the squared units of the image (0 when no

@@ -34,6 +34,9 @@ report per analog under ``OUT/reports`` (or ``--reports``: one folder per set of
 
     python scripts/val_analogs.py --out data/analogs \\
         --checkpoint pretrained:unet-generalist runs/varnet/best.pt
+    # after choosing among checkpoints on an analog, check the choice on fresh volumes:
+    python scripts/val_analogs.py --out data/analogs --analogs scanner --count 24 \\
+        --seed scanner=500101 --checkpoint runs/varnet/best.pt
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import argparse
 import sys
 import tempfile
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mrirecon.cli import main as cli_main
@@ -106,12 +109,21 @@ def _convert(
             write_volume(folder / path.name, scan_from_magnitude(target, sim, path.name))
 
 
-def write_analogs(out: Path, names: Sequence[str], count: int) -> dict[str, Path]:
-    """Each analog's folder under ``out``, written unless it already holds ``count`` files."""
+def write_analogs(
+    out: Path, names: Sequence[str], count: int, seeds: Mapping[str, int] | None = None
+) -> dict[str, Path]:
+    """Each analog's folder under ``out``, written unless it already holds ``count`` files.
+
+    ``seeds`` draws the named analogs from other seeds (fresh volumes, for checking a choice
+    made on the fixed ones), into ``NAME_sSEED`` folders so that they never mix with those.
+    """
     folders = {}
     for name in names:
         config, seed = ANALOGS[name]
         folder = out / name
+        if seeds and name in seeds:
+            seed = seeds[name]
+            folder = out / f"{name}_s{seed}"
         if len(list(folder.glob("*.h5"))) != count:
             if name in CONVERTED:
                 _convert(folder, config, seed, count, CONVERTED[name])
@@ -154,22 +166,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--checkpoint", nargs="*", default=[], help="models to score")
     p.add_argument("--methods", nargs="+", help="as compare's --methods (default: ZF + models)")
     p.add_argument("--accelerations", nargs="+", default=["4", "8"])
+    p.add_argument(
+        "--seed",
+        action="append",
+        default=[],
+        metavar="NAME=SEED",
+        help="draw analog NAME from SEED instead (fresh volumes; repeatable)",
+    )
     args = p.parse_args(argv)
     if args.count < 1:
         p.error("--count must be >= 1")
-    folders = write_analogs(args.out, args.analogs, args.count)
+    seeds = {}
+    for item in args.seed:
+        name, _, value = item.partition("=")
+        if name not in ANALOGS or not value.isdigit():
+            p.error(f"--seed {item}: expected NAME=SEED, NAME one of {list(ANALOGS)}")
+        seeds[name] = int(value)
+    folders = write_analogs(args.out, args.analogs, args.count, seeds)
     if not args.checkpoint:
         return 0
     methods = args.methods or ["zero-filled", *_learned(args.checkpoint)]
-    for name, folder in folders.items():
-        report = (args.reports or args.out / "reports") / name
+    for folder in folders.values():
+        report = (args.reports or args.out / "reports") / folder.name
         cmd = ["compare", "--data", str(folder), "--out", str(report), "--no-progress"]
         cmd += ["--checkpoint", *args.checkpoint, "--accelerations", *args.accelerations]
         cmd += ["--methods", *methods]
         code = cli_main(cmd)
         if code:
             return code
-        print(f"## {name}")
+        print(f"## {folder.name}")
         print("\n".join(summarise(report / "metrics.csv")))
     return 0
 

@@ -105,3 +105,23 @@ def test_converted_analog_is_the_corpus_image_in_the_benchmarks_protocol(tmp_pat
             np.testing.assert_allclose(got, want / want.max(), atol=2e-5)
         else:  # coil shading and added noise, over the same image
             assert coils > 1 and np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.8
+
+
+def test_fresh_seeds_draw_other_volumes_into_their_own_folder(tmp_path):
+    fixed = analogs.write_analogs(tmp_path, ["lowsnr", "small_converted"], 1)
+    fresh = analogs.write_analogs(
+        tmp_path, ["lowsnr", "small_converted"], 1, {"small_converted": 700101}
+    )
+    assert fresh["lowsnr"] == fixed["lowsnr"]  # not named: the fixed draw
+    folder = fresh["small_converted"]
+    assert folder.name == "small_converted_s700101" and folder != fixed["small_converted"]
+    (new,) = folder.glob("*.h5")
+    (old,) = fixed["small_converted"].glob("*.h5")
+    assert "s700101" in new.name and "s700001" in old.name
+    with h5py.File(new) as a, h5py.File(old) as b:
+        assert a["kspace"].shape != b["kspace"].shape or not np.array_equal(
+            a["kspace"], b["kspace"]
+        )
+    for bad in ("bogus=1", "scanner=x", "scanner"):
+        with pytest.raises(SystemExit):
+            analogs.main(["--out", str(tmp_path), "--seed", bad])

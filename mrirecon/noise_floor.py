@@ -81,13 +81,11 @@ def noise_power(kspace: torch.Tensor, mask: torch.Tensor, bands: int = BANDS) ->
     rows = ifft_readout(kspace.index_select(-1, cols).to(torch.complex64))  # (S, C, H, n)
     power = rows.abs().square().transpose(0, 1).transpose(1, 2)  # (C, H, S, n)
     edges = [round(i * h / bands) for i in range(bands + 1)]
-    best = math.inf
-    for r0, r1 in zip(edges, edges[1:], strict=False):
-        best = min(best, _median_power(power[:, r0:r1]))
+    best = min(_median_power(power[:, r0:r1]) for r0, r1 in zip(edges, edges[1:], strict=False))
     if h >= 3:  # the second difference along the readout: an upper bound, less lifted by signal
         second = (rows[..., :-2, :] - 2 * rows[..., 1:-1, :] + rows[..., 2:, :]) / math.sqrt(6)
         best = min(best, _median_power(second.abs().square().transpose(0, 1)))
-    return 0.0 if math.isinf(best) else best
+    return best
 
 
 def _median_power(power: torch.Tensor) -> float:

@@ -28,8 +28,8 @@ check on them.
   included, still falls more than 0.01 below zero-filled at 8x.
 
 Every analog is a :class:`~mrirecon.synth.corpus.CorpusConfig` with 2-slice volumes of
-96-192 pixels (the small ones 48-88); volumes are written once per ``--out`` folder and reused. Scoring is
-``mrirecon compare`` (fastMRI-seeded masks, the noise floor as compare's default), one
+96-192 pixels (the small ones 48-88); volumes are written once per ``--out`` folder and
+reused. Scoring is ``mrirecon compare`` (fastMRI-seeded masks, the noise floor as compare's default), one
 report per analog under ``OUT/reports`` (or ``--reports``: one folder per set of models).
 
     python scripts/val_analogs.py --out data/analogs \\

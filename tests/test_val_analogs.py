@@ -82,7 +82,8 @@ def test_scores_each_model_and_names_its_worst_volume(tmp_path, capsys):
         gains = [ssim[("unet", f)] - ssim[("zero-filled", f)] for f in files]
         worst = files[int(np.argmin(gains))]
         mean = np.mean([ssim[("unet", f)] for f in files])
-        assert f"unet {mean:.4f} (worst - ZF {min(gains):+.4f} {worst}" in line
+        zf = ssim[("zero-filled", worst)]
+        assert f"unet {mean:.4f} (worst - ZF {min(gains):+.4f} {worst}, ZF {zf:.3f}" in line
     with pytest.raises(SystemExit):
         analogs.main([*argv, "--count", "0"])
 

@@ -19,16 +19,16 @@ import mrirecon.train.fit as fit_module
 from mrirecon.cli import main
 from mrirecon.data.dataset import SliceDataset
 from mrirecon.data.masks import MaskSpec
-from mrirecon.data.transforms import UnetTransform
-from mrirecon.fft import center_crop, fft2c_np, ifft2c_np
-from mrirecon.metrics import volume_metrics
+from mrirecon.data.transforms import KspaceTransform, UnetTransform
+from mrirecon.fft import center_crop, fft2c_np, ifft2c, ifft2c_np, rss
+from mrirecon.metrics import ssim, volume_metrics
 from mrirecon.models import UnetConfig
 from mrirecon.train.checkpoint import load_checkpoint, load_model
 from mrirecon.train.config import LossConfig, OptimConfig, SchedConfig, load_train_config
 from mrirecon.train.fit import fit
 from mrirecon.train.logs import read_metrics
 from mrirecon.train.loop import NonFiniteLossError, TrainContext, train_one_epoch
-from mrirecon.train.losses import build_loss
+from mrirecon.train.losses import build_loss, noharm_hinge
 from mrirecon.train.optim import build_optimizer, build_scheduler
 from mrirecon.train.runtime import Runtime
 from tests.conftest import real_kspace, write_fastmri
@@ -113,6 +113,66 @@ def test_overfit_real_slices_lowers_l1_5x(data_root):
         res = train_one_epoch(ctx, [batch], epoch=i, global_step=i)
         losses.append(res.loss)
     assert losses[0] / min(losses[-5:]) >= 5.0, (losses[0], losses[-5:])
+
+
+def test_noharm_hinge_scores_outputs_against_the_zero_filled_input(data_root):
+    # Real multi-coil slices at 8x, as a VarNet batch: its image is the network's own
+    # zero-filled RSS, normalised like the target.
+    ds = SliceDataset(
+        data_root / "val", transform=KspaceTransform(MaskSpec("random", (0.04,), (8.0,)))
+    )
+    item = next(iter(DataLoader(ds, batch_size=3)))
+    s = item.sample
+    crop = tuple(int(c) for c in item.crop[0])
+    own = center_crop(rss(ifft2c(item.kspace).abs(), dim=1), crop)
+    norm = (own - s.mean[:, None, None]) / (s.std[:, None, None] + 1e-11)
+    assert torch.allclose(s.image[:, 0], norm.clamp(-6, 6), atol=1e-5)
+
+    def scores(pred: torch.Tensor) -> np.ndarray:  # skimage-equal SSIM per slice, in numpy
+        p = (pred * s.std.view(-1, 1, 1, 1) + s.mean.view(-1, 1, 1, 1))[:, 0].numpy()
+        t = (s.target * s.std.view(-1, 1, 1, 1) + s.mean.view(-1, 1, 1, 1))[:, 0].numpy()
+        return np.array([ssim(t[i : i + 1], p[i : i + 1], float(s.max_value[i])) for i in range(3)])
+
+    args = (s.target, s.mean, s.std, s.max_value)
+    assert noharm_hinge(s.image, s.image, *args).item() == 0.0
+    assert noharm_hinge(s.target, s.image, *args).item() == 0.0  # the target beats zero-filled
+    # An output of zeros is worse than zero-filled on every slice: the hinge is the mean loss.
+    zeros = ((0.0 - s.mean) / s.std).view(-1, 1, 1, 1).expand_as(s.image).clone()
+    gap = scores(s.image) - scores(zeros)
+    assert (gap > 0).all()
+    got = noharm_hinge(zeros, s.image, *args).item()
+    assert got == pytest.approx(gap.mean(), abs=1e-5)
+    # Per slice: a slice where the output beats zero-filled adds nothing and gets no gradient.
+    mixed = torch.cat([s.target[:1], zeros[1:]]).requires_grad_(True)
+    noharm_hinge(mixed, s.image, *args).backward()
+    assert mixed.grad[0].abs().max().item() == 0.0 and mixed.grad[1:].abs().max().item() > 0
+
+
+def test_noharm_weight_adds_the_hinge_to_the_training_loss(data_root):
+    ds = SliceDataset(
+        data_root / "val", transform=UnetTransform(MaskSpec("random", (0.04,), (8.0,)))
+    )
+    batch = next(iter(DataLoader(ds, batch_size=3)))
+    rt = Runtime(device=torch.device("cpu"))
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    base = build_loss(LossConfig(name="ssim"))
+    losses = []
+    for weight in (0.0, 5.0):
+        torch.manual_seed(0)
+        net = UnetConfig(chans=4, num_pool_layers=2, num_groups=2).build()
+        opt = build_optimizer(net.parameters(), OptimConfig(lr=1e-3))
+        sched = build_scheduler(opt, SchedConfig(), 1, 1)
+        with torch.no_grad():
+            out = net(batch.image)
+        args = (batch.target, batch.mean, batch.std, batch.max_value)
+        hinge = noharm_hinge(out, batch.image, *args).item()
+        ctx = TrainContext(
+            net, opt, sched, scaler, base, rt, noharm_weight=weight, show_progress=False
+        )
+        losses.append((train_one_epoch(ctx, [batch], epoch=0, global_step=0).loss, hinge))
+    (plain, hinge), (weighted, _) = losses
+    assert hinge > 0  # an untrained U-Net is worse than its zero-filled input
+    assert weighted == pytest.approx(plain + 5.0 * hinge, rel=1e-5)
 
 
 def test_fit_writes_run_and_validation_matches_offline_metrics(data_root, tmp_path):

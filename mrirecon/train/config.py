@@ -183,16 +183,20 @@ class SchedConfig:
 @dataclass(frozen=True)
 class LossConfig:
     """Training loss: ``l1`` on normalised images, ``ssim`` (1 - SSIM on de-normalised
-    images; Wang et al., IEEE TIP 2004) or ``mix`` = l1_weight * L1 + ssim_weight * (1 - SSIM).
+    images; Wang et al., IEEE TIP 2004) or ``mix`` = l1_weight * L1 + ssim_weight * (1 - SSIM),
+    plus ``noharm_weight`` times the do-no-harm hinge, the mean over slices of
+    max(0, SSIM(zero-filled) - SSIM(output)) (:func:`mrirecon.train.losses.noharm_hinge`;
+    0 = off).
     """
 
     name: str = "l1"
     l1_weight: float = 1.0
     ssim_weight: float = 1.0
+    noharm_weight: float = 0.0
 
     def __post_init__(self) -> None:
         _choice("loss", "name", self.name, LOSSES)
-        for name in ("l1_weight", "ssim_weight"):
+        for name in ("l1_weight", "ssim_weight", "noharm_weight"):
             v = getattr(self, name)
             _need(_finite(v) and v >= 0, "loss", name, v, ">= 0")
         if self.name == "mix" and self.l1_weight + self.ssim_weight <= 0:

@@ -269,6 +269,7 @@ def _context(run: _Run) -> tuple[TrainContext, torch.nn.Module]:
         scheduler=run.scheduler,
         scaler=run.scaler,
         loss_fn=build_loss(cfg.loss),
+        noharm_weight=cfg.loss.noharm_weight,
         runtime=rt,
         grad_clip=cfg.optim.grad_clip,
         log=run.log,

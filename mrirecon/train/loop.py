@@ -33,7 +33,7 @@ from mrirecon.fft import center_crop
 from mrirecon.metrics import volume_metrics
 from mrirecon.train.data import VolumeShardSampler
 from mrirecon.train.logs import MetricsLog, TensorBoard, image_grid, progress
-from mrirecon.train.losses import LossFn
+from mrirecon.train.losses import LossFn, noharm_hinge
 from mrirecon.train.runtime import Runtime, all_reduce_sum
 
 __all__ = [
@@ -59,6 +59,9 @@ class TrainContext:
         model: the (possibly DDP-wrapped/compiled) network, (N, 1, h, w) -> (N, 1, h, w).
         optimizer, scheduler, scaler: stepped once per batch (scheduler per step).
         loss_fn: ``loss(pred, target, mean, std, max_value)``.
+        noharm_weight: weight of the do-no-harm hinge against each batch's zero-filled
+            image (:func:`~mrirecon.train.losses.noharm_hinge`), added to ``loss_fn``'s
+            value; 0 = off.
         runtime: device/precision/DDP settings.
         grad_clip: max global gradient 2-norm, 0 = no clipping (the pre-clip norm is
             logged either way).
@@ -73,6 +76,7 @@ class TrainContext:
     scaler: torch.amp.GradScaler
     loss_fn: LossFn
     runtime: Runtime
+    noharm_weight: float = 0.0
     grad_clip: float = 0.0
     log: MetricsLog | None = None
     tb: TensorBoard | None = None
@@ -171,6 +175,12 @@ def train_one_epoch(
             mean, std = batch.mean.to(rt.device), batch.std.to(rt.device)
             max_value = batch.max_value.to(rt.device)
             loss = ctx.loss_fn(output.float(), target, mean, std, max_value)
+            if ctx.noharm_weight > 0:
+                # batch.image is the zero-filled image the network was given, normalised
+                # like the target (the U-Net's input; a VarNet's own zero-filled RSS).
+                baseline = _prep(batch.image, rt)
+                hinge = noharm_hinge(output.float(), baseline, target, mean, std, max_value)
+                loss = loss + ctx.noharm_weight * hinge
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)

@@ -29,8 +29,9 @@ check on them.
 
 Every analog is a :class:`~mrirecon.synth.corpus.CorpusConfig` with 2-slice volumes of
 96-192 pixels (the small ones 48-88); volumes are written once per ``--out`` folder and
-reused. Scoring is ``mrirecon compare`` (fastMRI-seeded masks, the noise floor as compare's default), one
-report per analog under ``OUT/reports`` (or ``--reports``: one folder per set of models).
+reused. Scoring is ``mrirecon compare`` (fastMRI-seeded masks, the noise floor as
+compare's default), one report per analog under ``OUT/reports`` (or ``--reports``: one
+folder per set of models).
 
     python scripts/val_analogs.py --out data/analogs \\
         --checkpoint pretrained:unet-generalist runs/varnet/best.pt

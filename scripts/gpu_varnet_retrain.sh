@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Train configs/varnet_generalist_noharm.yaml on one GPU inside one device call, resumably.
+#
+#   RUN=runs/varnet-noharm LIMIT=480 scripts/gpu_varnet_retrain.sh [--set KEY=VALUE ...]
+#
+# The first call writes the validation split (data/corpus_val, the configs' own command;
+# deterministic from its seed) and starts the run; a later call with $RUN carried back
+# resumes it (`mrirecon train --resume` continues exactly from the last finished epoch).
+# Training stops after LIMIT seconds (an unfinished epoch is lost, a finished one kept);
+# then the run's config, metrics and resume checkpoint (split into 15 MB parts: the device
+# tool returns files of at most 16 MiB; a later call joins them) and the best weights
+# packed to fp16 are copied to $OUT/run (when OUT is set). Extra arguments go to
+# `mrirecon train` (`--set KEY=VALUE`; on a resumed run, e.g. `--set run.epochs=80` extends it).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python}
+RUN=${RUN:-runs/varnet-noharm}
+LIMIT=${LIMIT:-480}
+WORKERS=${WORKERS:-12}
+VAL=${VAL:-data/corpus_val}
+
+if [ ! -d "$VAL" ]; then
+  echo "== writing the validation split into $VAL"
+  "$PY" -m mrirecon data synth --corpus 16 --seed 100000 --slices 2 --oversample-prob 0.5 \
+    --magnitude-noise-prob 0.5 --matrix 96 192 --out "$VAL" || exit 1
+fi
+
+if [ ! -f "$RUN/last.pt" ] && compgen -G "$RUN/last.pt.part-*" >/dev/null; then
+  cat "$RUN"/last.pt.part-* >"$RUN/last.pt" && rm "$RUN"/last.pt.part-*
+fi
+
+start=$SECONDS
+if [ -f "$RUN/last.pt" ]; then
+  echo "== resuming $RUN for at most ${LIMIT} s"
+  timeout "$LIMIT" "$PY" -m mrirecon train --resume "$RUN" "$@"
+else
+  echo "== training $RUN for at most ${LIMIT} s"
+  timeout "$LIMIT" "$PY" -m mrirecon train --config configs/varnet_generalist_noharm.yaml \
+    --data-root "$VAL" --out "$RUN" --set "data.num_workers=$WORKERS" "$@"
+fi
+rc=$?
+echo "== training exited with $rc after $((SECONDS - start)) s (124: stopped at the limit)"
+tail -n 3 "$RUN/metrics.jsonl" 2>/dev/null | cut -c1-200
+
+if [ -n "${OUT:-}" ] && [ -f "$RUN/last.pt" ]; then
+  mkdir -p "$OUT/run"
+  cp "$RUN/config.yaml" "$RUN/metrics.jsonl" "$OUT/run/"
+  split -b 15000000 "$RUN/last.pt" "$OUT/run/last.pt.part-"
+  if [ -f "$RUN/best.pt" ]; then
+    "$PY" -m mrirecon models pack "$RUN/best.pt" --out "$OUT/run/best-fp16.pt"
+  fi
+  ls -la "$OUT/run"
+fi
+[ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]

@@ -8,7 +8,13 @@
 # docs/benchmarks.md with the device (nvidia-smi line below) and the versions.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python}
+PY=${PYTHON:-$(command -v python || command -v python3)}
+# The benchmarks' reference, fastmri, is not in a GPU machine's image: carry its wheel
+# (`pip download --no-deps fastmri==0.3.0 -d .whl`, `.whl` in the call's carry).
+if ! "$PY" -c "import fastmri" 2>/dev/null && compgen -G ".whl/*.whl" >/dev/null; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl &&
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
 LOGS=${OUT:-gpu_suite}
 mkdir -p "$LOGS"
 failed=0

@@ -3,9 +3,11 @@
 #
 #   RUN=runs/varnet-noharm LIMIT=480 scripts/gpu_varnet_retrain.sh [--set KEY=VALUE ...]
 #
-# The first call writes the validation split (data/corpus_val, the configs' own command;
-# deterministic from its seed) and starts the run; a later call with $RUN carried back
-# resumes it (`mrirecon train --resume` continues exactly from the last finished epoch).
+# Writes the validation split if missing (data/corpus_val, the configs' own command;
+# deterministic from its seed). Without $RUN/last.pt the run starts from the committed
+# work in progress ($FROM, checkpoints/varnet-noharm-wip: last.pt, config.yaml,
+# metrics.jsonl) when there is one, else from scratch; `mrirecon train --resume` continues
+# exactly from the last finished epoch.
 # Training stops after LIMIT seconds (an unfinished epoch is lost, a finished one kept);
 # then the run's config, metrics and resume checkpoint (split into 15 MB parts: the device
 # tool returns files of at most 16 MiB; a later call joins them) and the best weights
@@ -13,11 +15,12 @@
 # `mrirecon train` (`--set KEY=VALUE`; on a resumed run, e.g. `--set run.epochs=80` extends it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python}
+PY=${PYTHON:-$(command -v python || command -v python3)}
 RUN=${RUN:-runs/varnet-noharm}
 LIMIT=${LIMIT:-480}
 WORKERS=${WORKERS:-12}
 VAL=${VAL:-data/corpus_val}
+FROM=${FROM:-checkpoints/varnet-noharm-wip}
 
 if [ ! -d "$VAL" ]; then
   echo "== writing the validation split into $VAL"
@@ -28,11 +31,16 @@ fi
 if [ ! -f "$RUN/last.pt" ] && compgen -G "$RUN/last.pt.part-*" >/dev/null; then
   cat "$RUN"/last.pt.part-* >"$RUN/last.pt" && rm "$RUN"/last.pt.part-*
 fi
+if [ ! -f "$RUN/last.pt" ] && [ -f "$FROM/last.pt" ]; then
+  echo "== continuing the committed run in $FROM"
+  mkdir -p "$RUN" && cp "$FROM/last.pt" "$FROM/config.yaml" "$FROM/metrics.jsonl" "$RUN/" || exit 1
+fi
 
 start=$SECONDS
 if [ -f "$RUN/last.pt" ]; then
   echo "== resuming $RUN for at most ${LIMIT} s"
-  timeout "$LIMIT" "$PY" -m mrirecon train --resume "$RUN" "$@"
+  timeout "$LIMIT" "$PY" -m mrirecon train --resume "$RUN" --data-root "$VAL" \
+    --set "data.num_workers=$WORKERS" "$@"
 else
   echo "== training $RUN for at most ${LIMIT} s"
   timeout "$LIMIT" "$PY" -m mrirecon train --config configs/varnet_generalist_noharm.yaml \

@@ -156,8 +156,9 @@ def test_noharm_weight_adds_the_hinge_to_the_training_loss(data_root):
     rt = Runtime(device=torch.device("cpu"))
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     base = build_loss(LossConfig(name="ssim"))
-    losses = []
-    for weight in (0.0, 5.0):
+    losses, weights = [], []
+    # (weight, first epoch with the hinge, this epoch): off; on; on from a later epoch
+    for weight, start, epoch in ((0.0, 0, 3), (5.0, 3, 3), (5.0, 4, 3)):
         torch.manual_seed(0)
         net = UnetConfig(chans=4, num_pool_layers=2, num_groups=2).build()
         opt = build_optimizer(net.parameters(), OptimConfig(lr=1e-3))
@@ -167,12 +168,24 @@ def test_noharm_weight_adds_the_hinge_to_the_training_loss(data_root):
         args = (batch.target, batch.mean, batch.std, batch.max_value)
         hinge = noharm_hinge(out, batch.image, *args).item()
         ctx = TrainContext(
-            net, opt, sched, scaler, base, rt, noharm_weight=weight, show_progress=False
+            net,
+            opt,
+            sched,
+            scaler,
+            base,
+            rt,
+            noharm_weight=weight,
+            noharm_start_epoch=start,
+            show_progress=False,
         )
-        losses.append((train_one_epoch(ctx, [batch], epoch=0, global_step=0).loss, hinge))
-    (plain, hinge), (weighted, _) = losses
+        losses.append((train_one_epoch(ctx, [batch], epoch=epoch, global_step=0).loss, hinge))
+        weights.append(torch.cat([q.detach().flatten() for q in net.parameters()]))
+    (plain, hinge), (weighted, _), (before_start, _) = losses
     assert hinge > 0  # an untrained U-Net is worse than its zero-filled input
     assert weighted == pytest.approx(plain + 5.0 * hinge, rel=1e-5)
+    # before its start epoch the term changes nothing, the step's update included
+    assert before_start == plain
+    assert torch.equal(weights[2], weights[0]) and not torch.equal(weights[1], weights[0])
 
 
 def test_fit_writes_run_and_validation_matches_offline_metrics(data_root, tmp_path):

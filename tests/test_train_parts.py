@@ -79,6 +79,7 @@ def test_overrides_are_typed(tmp_path):
         (["optim.betas=0.9"], r"optim\.betas: expected 2 values"),
         (["lr=1"], r"--set lr=1: unknown config section 'lr'"),
         (["loss.noharm_weight=-1"], r"loss\.noharm_weight"),
+        (["loss.noharm_start_epoch=-2"], r"loss\.noharm_start_epoch must be >= 0, got -2"),
     ],
 )
 def test_bad_config_values_give_clear_errors(overrides, match):

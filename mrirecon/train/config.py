@@ -186,19 +186,24 @@ class LossConfig:
     images; Wang et al., IEEE TIP 2004) or ``mix`` = l1_weight * L1 + ssim_weight * (1 - SSIM),
     plus ``noharm_weight`` times the do-no-harm hinge, the mean over slices of
     max(0, SSIM(zero-filled) - SSIM(output)) (:func:`mrirecon.train.losses.noharm_hinge`;
-    0 = off).
+    0 = off), from epoch ``noharm_start_epoch`` (0-based) on. From the first step it holds
+    a network that starts at zero-filled there (docs/benchmarks.md, "Nineteenth session"),
+    so a recipe adds it late.
     """
 
     name: str = "l1"
     l1_weight: float = 1.0
     ssim_weight: float = 1.0
     noharm_weight: float = 0.0
+    noharm_start_epoch: int = 0
 
     def __post_init__(self) -> None:
         _choice("loss", "name", self.name, LOSSES)
         for name in ("l1_weight", "ssim_weight", "noharm_weight"):
             v = getattr(self, name)
             _need(_finite(v) and v >= 0, "loss", name, v, ">= 0")
+        start = self.noharm_start_epoch
+        _need(isinstance(start, int) and start >= 0, "loss", "noharm_start_epoch", start, ">= 0")
         if self.name == "mix" and self.l1_weight + self.ssim_weight <= 0:
             raise ConfigError("loss.l1_weight + loss.ssim_weight must be > 0 for loss.name=mix")
 

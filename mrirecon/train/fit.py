@@ -270,6 +270,7 @@ def _context(run: _Run) -> tuple[TrainContext, torch.nn.Module]:
         scaler=run.scaler,
         loss_fn=build_loss(cfg.loss),
         noharm_weight=cfg.loss.noharm_weight,
+        noharm_start_epoch=cfg.loss.noharm_start_epoch,
         runtime=rt,
         grad_clip=cfg.optim.grad_clip,
         log=run.log,

@@ -62,6 +62,7 @@ class TrainContext:
         noharm_weight: weight of the do-no-harm hinge against each batch's zero-filled
             image (:func:`~mrirecon.train.losses.noharm_hinge`), added to ``loss_fn``'s
             value; 0 = off.
+        noharm_start_epoch: the first epoch (0-based) that adds the hinge.
         runtime: device/precision/DDP settings.
         grad_clip: max global gradient 2-norm, 0 = no clipping (the pre-clip norm is
             logged either way).
@@ -77,6 +78,7 @@ class TrainContext:
     loss_fn: LossFn
     runtime: Runtime
     noharm_weight: float = 0.0
+    noharm_start_epoch: int = 0
     grad_clip: float = 0.0
     log: MetricsLog | None = None
     tb: TensorBoard | None = None
@@ -165,6 +167,7 @@ def train_one_epoch(
     params = [p for p in model.parameters() if p.requires_grad]
     total = len(loader) if hasattr(loader, "__len__") else 0  # type: ignore[arg-type]
     bar = progress(total, f"epoch {epoch}", ctx.show_progress and rt.is_main)
+    noharm = ctx.noharm_weight if epoch >= ctx.noharm_start_epoch else 0.0
     loss_sum, gnorm_sum, steps, slices = 0.0, 0.0, 0, 0
     start = last = time.perf_counter()
     last_slices = 0
@@ -175,12 +178,12 @@ def train_one_epoch(
             mean, std = batch.mean.to(rt.device), batch.std.to(rt.device)
             max_value = batch.max_value.to(rt.device)
             loss = ctx.loss_fn(output.float(), target, mean, std, max_value)
-            if ctx.noharm_weight > 0:
+            if noharm > 0:
                 # batch.image is the zero-filled image the network was given, normalised
                 # like the target (the U-Net's input; a VarNet's own zero-filled RSS).
                 baseline = _prep(batch.image, rt)
                 hinge = noharm_hinge(output.float(), baseline, target, mean, std, max_value)
-                loss = loss + ctx.noharm_weight * hinge
+                loss = loss + noharm * hinge
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)

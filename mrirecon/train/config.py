@@ -186,9 +186,9 @@ class LossConfig:
     images; Wang et al., IEEE TIP 2004) or ``mix`` = l1_weight * L1 + ssim_weight * (1 - SSIM),
     plus ``noharm_weight`` times the do-no-harm hinge, the mean over slices of
     max(0, SSIM(zero-filled) - SSIM(output)) (:func:`mrirecon.train.losses.noharm_hinge`;
-    0 = off), from epoch ``noharm_start_epoch`` (0-based) on. From the first step it holds
-    a network that starts at zero-filled there (docs/benchmarks.md, "Nineteenth session"),
-    so a recipe adds it late.
+    0 = off), from epoch ``noharm_start_epoch`` (0-based) on. Added from the first step,
+    it keeps a network that starts at zero-filled there (docs/benchmarks.md, "Nineteenth
+    session"), so a recipe adds it late.
     """
 
     name: str = "l1"

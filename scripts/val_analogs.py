@@ -38,6 +38,11 @@ folder per set of models).
     # after choosing among checkpoints on an analog, check the choice on fresh volumes:
     python scripts/val_analogs.py --out data/analogs --analogs scanner --count 24 \\
         --seed scanner=500101 --checkpoint runs/varnet/best.pt
+    # the validation rule: one candidate against a reference model's reports
+    python scripts/val_analogs.py --out data/analogs --reports reports/epoch57 \\
+        --checkpoint checkpoints/varnet-generalist-wip/best-fp16.pt
+    python scripts/val_analogs.py --out data/analogs --reports reports/candidate \\
+        --checkpoint runs/varnet-noharm/best.pt --against reports/epoch57
 """
 
 from __future__ import annotations
@@ -48,13 +53,16 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from mrirecon.cli import main as cli_main
 from mrirecon.data.fastmri_h5 import read_target
+from mrirecon.errors import DataError
 from mrirecon.evaluate import read_scores_csv
 from mrirecon.synth.corpus import CorpusConfig, write_corpus
 from mrirecon.synth.from_magnitude import MagnitudeScan, scan_from_magnitude
 from mrirecon.synth.kspace import write_volume
+from mrirecon.train.checkpoint import load_checkpoint, resolve_checkpoint
 
 
 def _analog(
@@ -90,6 +98,13 @@ ANALOGS: dict[str, tuple[CorpusConfig, int]] = {
     "small": (_analog("small", 0.5, (0.02, 0.3), (1, 16), 0.5, (48, 88)), 700000),
     "small_converted": (_analog("smallconv", 0.5, (0.02, 0.3), (1, 16), 0.5, (48, 88)), 700001),
 }
+# The validation rule (docs/benchmarks.md, "Fifteenth session"): a candidate is scored on
+# the reserved scans only if its validation SSIM is at least RULE_VAL_SSIM, no analog volume
+# falls more than RULE_WORST below zero-filled, and no analog mean more than RULE_DROP below
+# the reference model's.
+RULE_VAL_SSIM = 0.570
+RULE_WORST = -0.01
+RULE_DROP = 0.005
 # Analogs whose corpus targets are re-made into k-space by the benchmark's conversion, with
 # the (coils, k-space noise) settings of the benchmark's simulated scans, in turn.
 _BENCH_SETTINGS = ((8, 0.01), (1, 0.0), (4, 0.005), (1, 0.0))
@@ -134,32 +149,109 @@ def write_analogs(
     return folders
 
 
+class Stat(NamedTuple):
+    """One model's scores on one analog at one acceleration."""
+
+    mean: float  # mean SSIM over the volumes
+    worst_gain: float  # the lowest SSIM minus zero-filled's, over the volumes
+    worst_file: str
+    worst_zf: float  # zero-filled's SSIM on that volume
+    files: frozenset[str]
+
+
+def stats(metrics: Path) -> dict[tuple[float, str], Stat]:
+    """Each (acceleration, learned method)'s :class:`Stat` in a compare ``metrics.csv``."""
+    ssim: dict[tuple[float, str], dict[str, float]] = defaultdict(dict)
+    for row in read_scores_csv(metrics):
+        ssim[(row.acceleration, row.method)][row.file] = row.ssim
+    out = {}
+    for (acc, method), scores in sorted(ssim.items()):
+        zf = ssim.get((acc, "zero-filled"), {})
+        if method == "zero-filled" or not scores.keys() <= zf.keys():
+            continue
+        worst = min(scores, key=lambda f: scores[f] - zf[f])
+        mean = sum(scores.values()) / len(scores)
+        out[(acc, method)] = Stat(
+            mean, scores[worst] - zf[worst], worst, zf[worst], frozenset(scores)
+        )
+    return out
+
+
 def summarise(metrics: Path) -> list[str]:
     """Mean SSIM per method and the worst volume against zero-filled, per acceleration.
 
     The worst volume's zero-filled SSIM is shown too: a loss on a volume that no method
     recovers (zero-filled near 0.1) reads differently from one on a volume zero-filled
     serves well."""
-    ssim: dict[tuple[float, str], dict[str, float]] = defaultdict(dict)
+    zf: dict[float, list[float]] = defaultdict(list)
     for row in read_scores_csv(metrics):
-        ssim[(row.acceleration, row.method)][row.file] = row.ssim
+        if row.method == "zero-filled":
+            zf[row.acceleration].append(row.ssim)
+    table = stats(metrics)
     lines = []
-    for acc in sorted({a for a, _ in ssim}):
-        zf = ssim.get((acc, "zero-filled"), {})
-        cells = [f"{acc:g}x  zero-filled {sum(zf.values()) / max(len(zf), 1):.4f}"]
-        for (a, method), scores in sorted(ssim.items()):
-            if a != acc or method == "zero-filled":
+    for acc in sorted(zf):
+        cells = [f"{acc:g}x  zero-filled {sum(zf[acc]) / len(zf[acc]):.4f}"]
+        for (a, method), st in table.items():
+            if a != acc:
                 continue
-            mean = sum(scores.values()) / len(scores)
-            cell = f"{method} {mean:.4f}"
-            gains = {f: s - zf[f] for f, s in scores.items() if f in zf}
-            if gains:
-                worst = min(gains, key=gains.__getitem__)
-                flag = "" if gains[worst] >= -0.01 else " **below -0.01**"
-                cell += f" (worst - ZF {gains[worst]:+.4f} {worst}, ZF {zf[worst]:.3f}{flag})"
-            cells.append(cell)
+            flag = "" if st.worst_gain >= RULE_WORST else " **below -0.01**"
+            cells.append(
+                f"{method} {st.mean:.4f} (worst - ZF {st.worst_gain:+.4f} {st.worst_file}, "
+                f"ZF {st.worst_zf:.3f}{flag})"
+            )
         lines.append(" | ".join(cells))
     return lines
+
+
+def judge(candidate: Path, reference: Path) -> list[str]:
+    """The validation rule's analog parts for one analog: the failures, if any.
+
+    ``candidate`` and ``reference`` are compare ``metrics.csv`` files of the same volumes,
+    each with zero-filled and one learned method. Fails where the candidate's worst volume
+    is more than 0.01 below zero-filled, or its mean more than 0.005 below the reference's.
+
+    Raises:
+        DataError: a report without exactly one learned method per acceleration, or the two
+            reports scored on different volumes or accelerations.
+    """
+    cand, ref = _one_model(candidate), _one_model(reference)
+    if cand.keys() != ref.keys() or any(cand[a].files != ref[a].files for a in cand):
+        raise DataError(f"{candidate}: not scored on the volumes and accelerations of {reference}")
+    fails = []
+    for acc, st in cand.items():
+        if st.worst_gain < RULE_WORST:
+            fails.append(f"{acc:g}x worst - ZF {st.worst_gain:+.4f} ({st.worst_file})")
+        if st.mean < ref[acc].mean - RULE_DROP:
+            fails.append(f"{acc:g}x mean {st.mean:.4f}, reference {ref[acc].mean:.4f}")
+    return fails
+
+
+def _one_model(metrics: Path) -> dict[float, Stat]:
+    table = stats(metrics)
+    accs = [a for a, _ in table]
+    if len(set(accs)) != len(accs):
+        raise DataError(f"{metrics}: more than one learned method; the rule judges one model")
+    return {a: st for (a, _), st in table.items()}
+
+
+def _verdict(checkpoint: str, reports: Path, against: Path, folders: Sequence[Path]) -> bool:
+    """Print the rule's verdict for ``checkpoint``; True when it passes."""
+    ok = True
+    val = load_checkpoint(resolve_checkpoint(checkpoint)).val.get("val_ssim")
+    if val is None:
+        print(f"RULE {checkpoint}: no validation SSIM recorded (needs >= {RULE_VAL_SSIM})")
+        ok = False
+    elif val < RULE_VAL_SSIM:
+        print(f"RULE {checkpoint}: validation SSIM {val:.4f} < {RULE_VAL_SSIM}")
+        ok = False
+    for folder in folders:
+        fails = judge(reports / folder.name / "metrics.csv", against / folder.name / "metrics.csv")
+        for fail in fails:
+            print(f"RULE {folder.name}: {fail}")
+        ok = ok and not fails
+    shown = "not recorded" if val is None else f"{val:.4f}"
+    print(f"RULE {'PASS' if ok else 'FAIL'}: {checkpoint} (validation SSIM {shown})")
+    return ok
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -171,6 +263,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--checkpoint", nargs="*", default=[], help="models to score")
     p.add_argument("--methods", nargs="+", help="as compare's --methods (default: ZF + models)")
     p.add_argument("--accelerations", nargs="+", default=["4", "8"])
+    p.add_argument(
+        "--against",
+        type=Path,
+        metavar="REPORTS",
+        help="judge the one --checkpoint by the validation rule against a reference model's "
+        "reports on the same analogs (an earlier run's --reports); exit 1 if it fails",
+    )
     p.add_argument(
         "--seed",
         action="append",
@@ -187,12 +286,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if name not in ANALOGS or not value.isdigit():
             p.error(f"--seed {item}: expected NAME=SEED, NAME one of {list(ANALOGS)}")
         seeds[name] = int(value)
+    if args.against is not None and len(args.checkpoint) != 1:
+        p.error("--against judges exactly one --checkpoint")
     folders = write_analogs(args.out, args.analogs, args.count, seeds)
     if not args.checkpoint:
         return 0
+    reports = args.reports or args.out / "reports"
     methods = args.methods or ["zero-filled", *_learned(args.checkpoint)]
     for folder in folders.values():
-        report = (args.reports or args.out / "reports") / folder.name
+        report = reports / folder.name
         cmd = ["compare", "--data", str(folder), "--out", str(report), "--no-progress"]
         cmd += ["--checkpoint", *args.checkpoint, "--accelerations", *args.accelerations]
         cmd += ["--methods", *methods]
@@ -201,6 +303,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
         print(f"## {folder.name}")
         print("\n".join(summarise(report / "metrics.csv")))
+    if args.against is not None:
+        try:
+            ok = _verdict(args.checkpoint[0], reports, args.against, [*folders.values()])
+        except (DataError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0 if ok else 1
     return 0
 
 

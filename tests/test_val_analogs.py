@@ -126,3 +126,67 @@ def test_fresh_seeds_draw_other_volumes_into_their_own_folder(tmp_path):
     for bad in ("bogus=1", "scanner=x", "scanner"):
         with pytest.raises(SystemExit):
             analogs.main(["--out", str(tmp_path), "--seed", bad])
+
+
+def test_the_rule_judges_a_candidate_against_a_reference(tmp_path, capsys):
+    from mrirecon.evaluate import read_scores_csv, write_scores_csv
+
+    cfg = train_config_from_dict(
+        {"model": {"chans": 4, "num_pool_layers": 2, "num_groups": 2, "residual": True}}
+    )
+    torch.manual_seed(1)
+    weights = cfg.model.build().state_dict()
+    save_checkpoint(tmp_path / "ref.pt", Checkpoint(config=cfg, model=weights))
+    save_checkpoint(
+        tmp_path / "cand.pt", Checkpoint(config=cfg, model=weights, val={"val_ssim": 0.6})
+    )
+    argv = ["--out", str(tmp_path / "a"), "--analogs", "lowsnr", "--count", "2"]
+    ref = tmp_path / "ref"
+    assert (
+        analogs.main([*argv, "--reports", str(ref), "--checkpoint", str(tmp_path / "ref.pt")]) == 0
+    )
+    rows = read_scores_csv(ref / "lowsnr" / "metrics.csv")
+    zf = {(r.acceleration, r.file): r.ssim for r in rows if r.method == "zero-filled"}
+    gains = [r.ssim - zf[(r.acceleration, r.file)] for r in rows if r.method != "zero-filled"]
+    capsys.readouterr()
+
+    # The same weights against their own reports: only the worst volume can fail them.
+    cand = [*argv, "--reports", str(tmp_path / "c"), "--checkpoint", str(tmp_path / "cand.pt")]
+    code = analogs.main([*cand, "--against", str(ref)])
+    out = capsys.readouterr().out
+    passes = min(gains) >= analogs.RULE_WORST
+    assert code == (0 if passes else 1) and ("RULE PASS" in out) == passes
+    verdict = [line for line in out.splitlines() if line.startswith("RULE")]
+    assert "validation SSIM 0.6000" in verdict[-1] and not any(" mean " in v for v in verdict)
+    # No recorded validation SSIM fails the rule whatever the analogs say.
+    assert (
+        analogs.main([*argv, "--checkpoint", str(tmp_path / "ref.pt"), "--against", str(ref)]) == 1
+    )
+    assert "no validation SSIM recorded" in capsys.readouterr().out
+
+    # judge() on the real report, with the learned method moved: a mean drop, one bad volume.
+    metrics = ref / "lowsnr" / "metrics.csv"
+    same = analogs.judge(metrics, metrics)
+    assert (not same) == passes and all(" worst - ZF " in f for f in same)
+    worst = min(
+        (r for r in rows if r.method != "zero-filled"),
+        key=lambda r: r.ssim - zf[(r.acceleration, r.file)],
+    )
+    moved = [
+        r._replace(ssim=r.ssim - 0.006) if r.method != "zero-filled" and r.acceleration == 8 else r
+        for r in rows
+    ]
+    write_scores_csv(tmp_path / "drop.csv", moved, list(rows[0]._fields))
+    fails = analogs.judge(tmp_path / "drop.csv", metrics)
+    assert any(f.startswith("8x mean") for f in fails) and not any("4x mean" in f for f in fails)
+    bad = [r._replace(ssim=zf[(r.acceleration, r.file)] - 0.02) if r is worst else r for r in rows]
+    write_scores_csv(tmp_path / "bad.csv", bad, list(rows[0]._fields))
+    fails = analogs.judge(tmp_path / "bad.csv", metrics)
+    assert f"{worst.acceleration:g}x worst - ZF -0.0200 ({worst.file})" in fails
+    # Reports of other volumes cannot be compared.
+    other = [r._replace(file="x" + r.file) for r in rows]
+    write_scores_csv(tmp_path / "other.csv", other, list(rows[0]._fields))
+    with pytest.raises(analogs.DataError, match="not scored on the volumes"):
+        analogs.judge(tmp_path / "other.csv", metrics)
+    with pytest.raises(SystemExit):  # the rule judges one model at a time
+        analogs.main([*argv, "--checkpoint", "a.pt", "b.pt", "--against", str(ref)])

@@ -67,7 +67,8 @@ def test_resume_restores_every_random_stream(data_root, tmp_path):
     fit(load_train_config(None, [*STOCHASTIC, "run.epochs=1"]), data_root, split)
     stale = split / ".last.pt.k1ll3d.tmp"  # a save killed between write and rename
     stale.write_bytes(b"partial")
-    fit(load_train_config(None, [*STOCHASTIC, "run.epochs=2"]), data_root, split, resume=True)
+    resumed = load_train_config(None, [*STOCHASTIC, "run.epochs=2", "run.snapshot_every=1"])
+    fit(resumed, data_root, split, resume=True)
 
     def losses(run: Path) -> dict[int, float]:
         return {r["step"]: r["loss"] for r in read_metrics(run / "metrics.jsonl", "step")}
@@ -79,3 +80,11 @@ def test_resume_restores_every_random_stream(data_root, tmp_path):
     a, b = load_checkpoint(full / "last.pt").model, load_checkpoint(split / "last.pt").model
     for name in a:
         torch.testing.assert_close(b[name], a[name], rtol=0, atol=1e-6, msg=name)
+    # Snapshots, switched on at the resume: epoch 1's weights and record, no optimiser.
+    assert sorted(p.name for p in split.glob("epoch-*.pt")) == ["epoch-001.pt"]
+    assert not list(full.glob("epoch-*.pt"))
+    snap, last = load_checkpoint(split / "epoch-001.pt"), load_checkpoint(split / "last.pt")
+    assert (snap.epoch, snap.step, snap.val) == (1, 8, last.val) and snap.val
+    assert not snap.optimizer and last.optimizer
+    for name in last.model:
+        assert torch.equal(snap.model[name], last.model[name]), name

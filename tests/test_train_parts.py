@@ -80,6 +80,10 @@ def test_overrides_are_typed(tmp_path):
         (["lr=1"], r"--set lr=1: unknown config section 'lr'"),
         (["loss.noharm_weight=-1"], r"loss\.noharm_weight"),
         (["loss.noharm_start_epoch=-2"], r"loss\.noharm_start_epoch must be >= 0, got -2"),
+        (
+            ["run.snapshot_every=-1"],
+            r"run\.snapshot_every must be >= 0 \(0: no snapshots\), got -1",
+        ),
     ],
 )
 def test_bad_config_values_give_clear_errors(overrides, match):

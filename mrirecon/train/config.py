@@ -240,6 +240,9 @@ class RunConfig:
 
     ``batch_size`` is global (split over DDP ranks). ``amp`` ``auto`` is bf16 on CUDA and
     off on CPU; ``channels_last``/``compile`` are CUDA-only and ignored on CPU.
+    ``snapshot_every`` N > 0 also keeps the weights of every N-th epoch as
+    ``epoch-EEE.pt`` (EEE the epoch index, as in metrics.jsonl; no optimiser state), so that
+    epochs other than the best by validation SSIM can be judged later; 0 keeps none.
     """
 
     epochs: int = 10
@@ -253,6 +256,7 @@ class RunConfig:
     val_every: int = 1
     log_every: int = 10
     num_log_images: int = 2
+    snapshot_every: int = 0
     tensorboard: bool = True
     progress: bool = True
 
@@ -264,6 +268,8 @@ class RunConfig:
         _need(self.seed >= 0, "run", "seed", self.seed, ">= 0")
         n = self.num_log_images
         _need(n >= 0, "run", "num_log_images", n, ">= 0")
+        n = self.snapshot_every
+        _need(n >= 0, "run", "snapshot_every", n, ">= 0 (0: no snapshots)")
 
 
 @dataclass(frozen=True)

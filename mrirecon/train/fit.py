@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -351,7 +351,7 @@ def _save_epoch(
     res: EpochResult,
     zf: dict[str, float],
 ) -> None:
-    """Write last.pt (and best.pt), the epoch record and the console line (rank 0)."""
+    """Write last.pt (and best.pt, a snapshot), the epoch record and the console line (rank 0)."""
     rngs = _gather(RngState.capture(run.loader_gen), run.rt)
     if not run.rt.is_main:
         return
@@ -373,6 +373,10 @@ def _save_epoch(
     save_checkpoint(run.last_path, ckpt)
     if is_best:
         save_checkpoint(run.run_dir / "best.pt", ckpt)
+    every = run.cfg.run.snapshot_every
+    if every and (epoch + 1) % every == 0:  # weights and validation record only
+        snap = replace(ckpt, optimizer={}, scheduler={}, scaler={}, rng=())
+        save_checkpoint(run.run_dir / f"epoch-{epoch:03d}.pt", snap)
     rec = {
         "train_loss": res.loss,
         "grad_norm": res.grad_norm,

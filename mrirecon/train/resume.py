@@ -3,7 +3,7 @@ its resolved config) and the weights a new run takes from ``--init``.
 
 A resumed run must be the run it continues: its stored config decides everything that
 shapes the weights. Only :data:`RESUME_MUTABLE` keys may differ (more epochs, logging,
-loader workers, which never change the numbers).
+snapshots, loader workers, which never change the numbers).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ RESUME_MUTABLE = frozenset(
         "run.progress",
         "run.tensorboard",
         "run.log_every",
+        "run.snapshot_every",
         "data.num_workers",
     }
 )

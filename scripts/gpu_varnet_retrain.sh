@@ -11,8 +11,10 @@
 # Training stops after LIMIT seconds (an unfinished epoch is lost, a finished one kept);
 # then the run's config, metrics and resume checkpoint (split into 15 MB parts: the device
 # tool returns files of at most 16 MiB; a later call joins them) and the best weights
-# packed to fp16 are copied to $OUT/run (when OUT is set). Extra arguments go to
-# `mrirecon train` (`--set KEY=VALUE`; on a resumed run, e.g. `--set run.epochs=80` extends it).
+# packed to fp16 are copied to $OUT/run (when OUT is set), with the weights of every
+# SNAP-th epoch trained in this call (run.snapshot_every; default 1) packed as
+# epoch-EEE-fp16.pt. Extra arguments go to `mrirecon train` (`--set KEY=VALUE`; on a
+# resumed run, e.g. `--set run.epochs=80` extends it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-$(command -v python || command -v python3)}
@@ -21,6 +23,7 @@ LIMIT=${LIMIT:-480}
 WORKERS=${WORKERS:-12}
 VAL=${VAL:-data/corpus_val}
 FROM=${FROM:-checkpoints/varnet-noharm-wip}
+SNAP=${SNAP:-1}
 
 if [ ! -d "$VAL" ]; then
   echo "== writing the validation split into $VAL"
@@ -40,11 +43,12 @@ start=$SECONDS
 if [ -f "$RUN/last.pt" ]; then
   echo "== resuming $RUN for at most ${LIMIT} s"
   timeout "$LIMIT" "$PY" -m mrirecon train --resume "$RUN" --data-root "$VAL" \
-    --set "data.num_workers=$WORKERS" "$@"
+    --set "data.num_workers=$WORKERS" --set "run.snapshot_every=$SNAP" "$@"
 else
   echo "== training $RUN for at most ${LIMIT} s"
   timeout "$LIMIT" "$PY" -m mrirecon train --config configs/varnet_generalist_noharm.yaml \
-    --data-root "$VAL" --out "$RUN" --set "data.num_workers=$WORKERS" "$@"
+    --data-root "$VAL" --out "$RUN" --set "data.num_workers=$WORKERS" \
+    --set "run.snapshot_every=$SNAP" "$@"
 fi
 rc=$?
 echo "== training exited with $rc after $((SECONDS - start)) s (124: stopped at the limit)"
@@ -57,6 +61,10 @@ if [ -n "${OUT:-}" ] && [ -f "$RUN/last.pt" ]; then
   if [ -f "$RUN/best.pt" ]; then
     "$PY" -m mrirecon models pack "$RUN/best.pt" --out "$OUT/run/best-fp16.pt"
   fi
+  for snap in "$RUN"/epoch-*.pt; do
+    [ -e "$snap" ] || continue
+    "$PY" -m mrirecon models pack "$snap" --out "$OUT/run/$(basename "$snap" .pt)-fp16.pt"
+  done
   ls -la "$OUT/run"
 fi
 [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]

@@ -58,7 +58,7 @@ from typing import NamedTuple
 from mrirecon.cli import main as cli_main
 from mrirecon.data.fastmri_h5 import read_target
 from mrirecon.errors import DataError
-from mrirecon.evaluate import read_scores_csv
+from mrirecon.evaluate import VolumeScore, read_scores_csv
 from mrirecon.synth.corpus import CorpusConfig, write_corpus
 from mrirecon.synth.from_magnitude import MagnitudeScan, scan_from_magnitude
 from mrirecon.synth.kspace import write_volume
@@ -159,10 +159,11 @@ class Stat(NamedTuple):
     files: frozenset[str]
 
 
-def stats(metrics: Path) -> dict[tuple[float, str], Stat]:
-    """Each (acceleration, learned method)'s :class:`Stat` in a compare ``metrics.csv``."""
+def stats(rows: Sequence[VolumeScore]) -> dict[tuple[float, str], Stat]:
+    """Each (acceleration, learned method)'s :class:`Stat` among a compare report's rows
+    (a learned method needs zero-filled's score on each of its volumes)."""
     ssim: dict[tuple[float, str], dict[str, float]] = defaultdict(dict)
-    for row in read_scores_csv(metrics):
+    for row in rows:
         ssim[(row.acceleration, row.method)][row.file] = row.ssim
     out = {}
     for (acc, method), scores in sorted(ssim.items()):
@@ -183,11 +184,12 @@ def summarise(metrics: Path) -> list[str]:
     The worst volume's zero-filled SSIM is shown too: a loss on a volume that no method
     recovers (zero-filled near 0.1) reads differently from one on a volume zero-filled
     serves well."""
+    rows = read_scores_csv(metrics)
     zf: dict[float, list[float]] = defaultdict(list)
-    for row in read_scores_csv(metrics):
+    for row in rows:
         if row.method == "zero-filled":
             zf[row.acceleration].append(row.ssim)
-    table = stats(metrics)
+    table = stats(rows)
     lines = []
     for acc in sorted(zf):
         cells = [f"{acc:g}x  zero-filled {sum(zf[acc]) / len(zf[acc]):.4f}"]
@@ -227,10 +229,13 @@ def judge(candidate: Path, reference: Path) -> list[str]:
 
 
 def _one_model(metrics: Path) -> dict[float, Stat]:
-    table = stats(metrics)
+    table = stats(read_scores_csv(metrics))
     accs = [a for a, _ in table]
-    if len(set(accs)) != len(accs):
-        raise DataError(f"{metrics}: more than one learned method; the rule judges one model")
+    if not accs or len(set(accs)) != len(accs):
+        raise DataError(
+            f"{metrics}: {len(set(m for _, m in table))} learned methods scored against "
+            "zero-filled; the rule judges exactly one"
+        )
     return {a: st for (a, _), st in table.items()}
 
 

@@ -188,5 +188,12 @@ def test_the_rule_judges_a_candidate_against_a_reference(tmp_path, capsys):
     write_scores_csv(tmp_path / "other.csv", other, list(rows[0]._fields))
     with pytest.raises(analogs.DataError, match="not scored on the volumes"):
         analogs.judge(tmp_path / "other.csv", metrics)
+    # A report with no learned method, or two, judges nothing: an error, never a pass.
+    zf_only = [r for r in rows if r.method == "zero-filled"]
+    two = rows + [r._replace(method="varnet") for r in rows if r.method != "zero-filled"]
+    for name, table in (("zf.csv", zf_only), ("two.csv", two)):
+        write_scores_csv(tmp_path / name, table, list(rows[0]._fields))
+        with pytest.raises(analogs.DataError, match="the rule judges exactly one"):
+            analogs.judge(tmp_path / name, tmp_path / name)
     with pytest.raises(SystemExit):  # the rule judges one model at a time
         analogs.main([*argv, "--checkpoint", "a.pt", "b.pt", "--against", str(ref)])

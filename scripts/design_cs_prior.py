@@ -22,6 +22,8 @@ and the ACS image's background share. Then:
   prior given also every single-coil case with fewer than ``--min-columns`` held-out
   columns per fold (a candidate of the eleventh session, not adopted), the prior refitted
   without the case's scan (leave one scan out);
+- the default with the folds' held-out errors summed (``auto.combine: sum``, the rule
+  before the twenty-second session) instead of the median of the folds' votes;
 - the default plus, on multi-coil scans, a constant log-lambda offset (mean oracle - choice
   over the other scans' multi-coil cases, shared or per acceleration; a candidate of the
   twelfth session, not adopted), also leave one scan out.
@@ -64,7 +66,8 @@ class Case(NamedTuple):
     acc: float
     scores: np.ndarray  # SSIM per AUTO_GRID lambda
     gain: float  # cross-validation gain
-    cv_best: float  # log lambda of least held-out error
+    cv_best: float  # log lambda cross-validation chooses (the default: median of fold votes)
+    cv_sum: float  # log lambda of least held-out error summed over folds (the rule before)
     background: float  # ACS image background share
     columns: float  # held-out columns per cross-validation fold
 
@@ -93,12 +96,14 @@ def run_case(scan_id: str, mask_name: str, scan: Scan, cf: float, acc: float) ->
     scores = np.array([ssim(scan.target, imgs[j].numpy()) for j in range(n)])
     raw = cfg.replace(auto=AutoLambdaConfig(shrink=0.0, min_gain=0.0))
     choice = choose_lambda(k, mask, raw, mask_name, acc, scan.multicoil, crop_rows=crop[0])
+    summed = raw.replace(auto=AutoLambdaConfig(shrink=0.0, min_gain=0.0, combine="sum"))
+    lam_sum = choose_lambda(k, mask, summed, mask_name, acc, scan.multicoil, crop_rows=crop[0]).lam
     errors = np.asarray(choice.cv_errors)
     background = acs_background(k[cv_slices(s, cfg.auto.slices)], mask, crop[0])
     columns = float(np.mean([len(f) for f in holdout_folds(mask, cfg, mask_name)]))
     return Case(
-        scan_id, acc, scores, 1.0 - errors.min() / errors[0], math.log(choice.lam), background,
-        columns,
+        scan_id, acc, scores, 1.0 - errors.min() / errors[0], math.log(choice.lam),
+        math.log(lam_sum), background, columns,
     )  # fmt: skip
 
 
@@ -158,14 +163,19 @@ def main(argv: list[str] | None = None) -> int:
         table = math.log(cfg.lam_for(c.acc))
         return c.cv_best + cfg.auto.shrink * (table - c.cv_best)
 
+    def summed(c: Case) -> float:
+        """As ``previous``, with the folds' errors summed (``auto.combine: sum``)."""
+        table = math.log(cfg.lam_for(c.acc))
+        return c.cv_sum + cfg.auto.shrink * (table - c.cv_sum)
+
     grid = np.log(np.asarray(cfg.auto.grid))
 
-    def prior_rule(any_coils: bool, min_columns: float = 0.0):
+    def prior_rule(any_coils: bool, min_columns: float = 0.0, base=previous):
         fitted = _flat(cases, args.min_gain, any_coils, min_columns)
 
         def rule(c: Case) -> float:
             if not _decided(c, args.min_gain, any_coils, min_columns):
-                return previous(c)
+                return base(c)
             a, b = _fit_prior([q for q in fitted if q.scan != c.scan])
             return float(np.clip(a + b * c.background, grid[0], grid[-1]))
 
@@ -194,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(sd {np.std(d):.3f}; oracle above the choice in {sum(x > 0 for x in d)} of "
               f"{len(d)} cases)")  # fmt: skip
     rules = (("previous", previous), ("prior, single coil", default),
+             ("default, folds summed", prior_rule(False, base=summed)),
              ("prior, any coils", prior_rule(True)),
              (f"sc, or < {args.min_columns:g} columns", prior_rule(False, args.min_columns)),
              ("default + mc offset", mc_offset(False)),

@@ -14,6 +14,7 @@ from mrirecon.cs.espirit import acs_bounds
 from mrirecon.cs.volume import cs_reconstruct
 from mrirecon.data.fastmri_h5 import read_attrs
 from mrirecon.data.masks import MaskSpec, eval_rng
+from mrirecon.errors import ConfigError
 from mrirecon.metrics import ssim
 from tests.conftest import real_scan_path
 from tests.recon_utils import data_folder
@@ -177,3 +178,34 @@ def test_auto_output_is_the_fixed_lambda_output_at_the_recorded_lambda():
     assert auto.choice.rule == "auto"
     fixed = cs_reconstruct(k, mask, target.shape[-2:], cfg.replace(lam=auto.choice.lam), 8.0)
     assert torch.allclose(auto.image, fixed.image, rtol=1e-5, atol=1e-7 * float(target.max()))
+
+
+def test_folds_decide_by_the_median_of_their_votes(monkeypatch):
+    """``auto.combine``: one fold whose minimum is far off (and whose errors dominate the
+    sum) moves the summed choice but not the median of the folds' votes. The per-fold
+    errors are set by hand (through the module's fold-error function) on the real scan's
+    mask, so the test is about the combination alone."""
+    import mrirecon.cs.auto as auto_mod
+
+    k, mask, _ = _real(8.0, 0.04)
+    grid = AUTO_GRID[::2]  # 7 lambdas
+    votes = iter([1, 2, 2, 6])  # each fold's least-error index; the last fold is loud
+    scale = iter([1.0, 1.0, 1.0, 100.0])
+
+    def fake(*_args, **_kwargs):
+        errs = np.full(len(grid), 2.0)
+        errs[next(votes)] = 1.0
+        return errs * next(scale)
+
+    monkeypatch.setattr(auto_mod, "_fold_errors", fake)
+    cfg = CSConfig(auto=AutoLambdaConfig(grid=grid, shrink=0.0))
+    median = choose_lambda(k, mask, cfg, "tugraz.h5", 8.0)
+    assert median.rule == "auto"
+    assert median.lam == pytest.approx(grid[2], rel=1e-3)  # median of votes 1, 2, 2, 6
+    votes, scale = iter([1, 2, 2, 6]), iter([1.0, 1.0, 1.0, 100.0])
+    summed_cfg = cfg.replace(auto=AutoLambdaConfig(grid=grid, shrink=0.0, combine="sum"))
+    summed = choose_lambda(k, mask, summed_cfg, "tugraz.h5", 8.0)
+    assert summed.lam == pytest.approx(grid[6], rel=1e-3)
+    assert summed.cv_errors == median.cv_errors  # both record the summed errors
+    with pytest.raises(ConfigError, match="auto.combine"):
+        AutoLambdaConfig(combine="mean")

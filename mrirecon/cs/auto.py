@@ -15,13 +15,18 @@ The target is never read. For a volume, on a few central slices:
    output, are mostly noise and would otherwise weigh as much as the anatomy); the
    squared error of each column is weighted by its distance from the k-space centre to
    the power ``auto.weight_power`` (energy falls off with frequency) and summed over
-   columns, coils, slices and folds;
-4. the grid lambda of least error is pulled ``auto.shrink`` of the way (in log lambda)
+   columns, coils and slices;
+4. each fold votes for its grid lambda of least error, and the median of the votes (in
+   log lambda; ``auto.combine: median``) is the cross-validated choice: with ~5 held-out
+   columns per fold at 8x one fold's minimum can sit decades away from the others', and
+   the median ignores it where a sum of the folds' errors follows it (``auto.combine:
+   sum``, the rule before; docs/benchmarks.md, "Twenty-second session");
+5. that choice is pulled ``auto.shrink`` of the way (in log lambda)
    towards the per-acceleration table, because one scan's held-out error is a noisy
    estimate (measured in docs/benchmarks.md: cross-validation alone did not beat the best
    fixed lambda, with the pull it did);
-5. unless, on a single-coil scan, the cross-validation is uninformative: when no
-   lambda's held-out error is ``auto.min_gain`` below the smallest lambda's (a CS fill of
+6. unless, on a single-coil scan, the cross-validation is uninformative: when no
+   lambda's held-out error (summed over folds) is ``auto.min_gain`` below the smallest lambda's (a CS fill of
    random outer columns is no better than none, as on most single-coil scans at 8x), the
    choice is an image prior instead, ``exp(a + b * background)``, the background share of
    the ACS block's low-resolution image (:func:`acs_background`; a sparser image wants a
@@ -78,8 +83,8 @@ class LambdaChoice(NamedTuple):
         rule: "fixed", "table", "auto" (cross-validated), "auto-prior" (single coil,
             cross-validation uninformative: the background prior) or "auto-fallback"
             (the table's, too few columns to cross-validate).
-        cv_errors: held-out prediction error per ``config.auto.grid`` lambda ("auto",
-            "auto-prior").
+        cv_errors: held-out prediction error per ``config.auto.grid`` lambda, summed over
+            folds ("auto", "auto-prior").
         slices: the slice indices cross-validated ("auto", "auto-prior").
         background: the ACS image's background share ("auto-prior" only).
     """
@@ -177,18 +182,19 @@ def choose_lambda(
     k = kspace[slices].to(device, torch.complex64) * mask.to(device)
     use_maps = multicoil if multicoil is not None else k.shape[1] > 1
     maps = espirit_maps(k, mask, config.espirit) if use_maps else None
-    grid = config.auto.grid
-    errors = np.zeros(len(grid))
-    for held in folds:
-        errors += _fold_errors(k, mask, maps, held, config, crop_rows)
-    log_grid = np.log(np.asarray(grid))
+    per_fold = np.stack([_fold_errors(k, mask, maps, held, config, crop_rows) for held in folds])
+    errors = per_fold.sum(axis=0)
+    log_grid = np.log(np.asarray(config.auto.grid))
     errs = tuple(float(e) for e in errors)
     if not use_maps and errors.min() > (1.0 - config.auto.min_gain) * errors[0]:
         background = acs_background(k, mask, crop_rows)
         a, b = config.auto.prior
         lam = math.exp(float(np.clip(a + b * background, log_grid[0], log_grid[-1])))
         return LambdaChoice(float(f"{lam:.4g}"), "auto-prior", errs, tuple(slices), background)
-    best = log_grid[int(np.argmin(errors))]
+    if config.auto.combine == "median":
+        best = float(np.median(log_grid[np.argmin(per_fold, axis=1)]))
+    else:
+        best = float(log_grid[int(np.argmin(errors))])
     lam = math.exp(best + config.auto.shrink * (math.log(table) - best))
     return LambdaChoice(float(f"{lam:.4g}"), "auto", errs, tuple(slices))
 

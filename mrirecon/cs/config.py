@@ -106,7 +106,11 @@ class AutoLambdaConfig:
     Attributes:
         grid: relative lambdas cross-validated (solved as one batch).
         folds: held-out subsets tried (each a disjoint ``holdout`` share of the acquired
-            columns outside the ACS block); their prediction errors are summed.
+            columns outside the ACS block).
+        combine: how the folds decide: "median" (the median over folds of each fold's
+            least-error log lambda, robust to one fold's noisy minimum; the default since
+            the twenty-second session, docs/benchmarks.md) or "sum" (the grid lambda of
+            least error summed over folds, the rule before it).
         holdout: share of those columns held out per fold.
         slices: central slices of a volume cross-validated (one lambda per volume).
         iterations: solver iterations of the cross-validation solves (None = the
@@ -132,6 +136,7 @@ class AutoLambdaConfig:
 
     grid: tuple[float, ...] = AUTO_CV_GRID
     folds: int = 4
+    combine: str = "median"
     holdout: float = 0.25
     slices: int = 1
     iterations: int | None = None
@@ -151,6 +156,8 @@ class AutoLambdaConfig:
             raise ConfigError(
                 f"auto.folds must be in 1..{round(1 / self.holdout)} (1 / holdout), got {self.folds}"
             )
+        if self.combine not in ("median", "sum"):
+            raise ConfigError(f"auto.combine must be 'median' or 'sum', got {self.combine!r}")
         if self.slices < 1:
             raise ConfigError(f"auto.slices must be >= 1, got {self.slices}")
         if self.iterations is not None and self.iterations < 1:

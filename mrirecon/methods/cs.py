@@ -84,7 +84,8 @@ def _rule_text(config: CSConfig, choice: LambdaChoice | None) -> str:
         a = config.auto
         return (
             f"auto: k-space cross-validation ({a.folds} x {a.holdout:g} held out, "
-            f"{len(a.grid)} lambdas {a.grid[0]:g}..{a.grid[-1]:g}, shrink {a.shrink:g})"
+            f"{len(a.grid)} lambdas {a.grid[0]:g}..{a.grid[-1]:g}, {a.combine} of folds, "
+            f"shrink {a.shrink:g})"
         )
     if choice.rule == "auto-prior":
         a, b = config.auto.prior

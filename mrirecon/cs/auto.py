@@ -26,11 +26,12 @@ The target is never read. For a volume, on a few central slices:
    estimate (measured in docs/benchmarks.md: cross-validation alone did not beat the best
    fixed lambda, with the pull it did);
 6. unless, on a single-coil scan, the cross-validation is uninformative: when no
-   lambda's held-out error (summed over folds) is ``auto.min_gain`` below the smallest lambda's (a CS fill of
-   random outer columns is no better than none, as on most single-coil scans at 8x), the
-   choice is an image prior instead, ``exp(a + b * background)``, the background share of
-   the ACS block's low-resolution image (:func:`acs_background`; a sparser image wants a
-   stronger weight), fitted on single-coil design scans (docs/benchmarks.md). Multi-coil
+   lambda's held-out error (summed over folds) is ``auto.min_gain`` below the smallest
+   lambda's (a CS fill of random outer columns is no better than none, as on most
+   single-coil scans at 8x), the choice is an image prior instead, ``exp(a + b *
+   background)``, the background share of the ACS block's low-resolution image
+   (:func:`acs_background`; a sparser image wants a stronger weight), fitted on
+   single-coil design scans (docs/benchmarks.md). Multi-coil
    scans always keep the cross-validated choice: where their held-out error is flat the
    prior, fitted on single-coil images, was measured far off (a real 2-channel phantom
    at 8x: the prior 1e-4, the oracle 1e-2, the flat cross-validation 3e-2).

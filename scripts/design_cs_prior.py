@@ -96,14 +96,12 @@ def run_case(scan_id: str, mask_name: str, scan: Scan, cf: float, acc: float) ->
     scores = np.array([ssim(scan.target, imgs[j].numpy()) for j in range(n)])
     raw = cfg.replace(auto=AutoLambdaConfig(shrink=0.0, min_gain=0.0))
     choice = choose_lambda(k, mask, raw, mask_name, acc, scan.multicoil, crop_rows=crop[0])
-    summed = raw.replace(auto=AutoLambdaConfig(shrink=0.0, min_gain=0.0, combine="sum"))
-    lam_sum = choose_lambda(k, mask, summed, mask_name, acc, scan.multicoil, crop_rows=crop[0]).lam
-    errors = np.asarray(choice.cv_errors)
+    errors = np.asarray(choice.cv_errors)  # summed over folds: their argmin is combine "sum"
     background = acs_background(k[cv_slices(s, cfg.auto.slices)], mask, crop[0])
     columns = float(np.mean([len(f) for f in holdout_folds(mask, cfg, mask_name)]))
     return Case(
         scan_id, acc, scores, 1.0 - errors.min() / errors[0], math.log(choice.lam),
-        math.log(lam_sum), background, columns,
+        math.log(cfg.auto.grid[int(np.argmin(errors))]), background, columns,
     )  # fmt: skip
 
 
@@ -159,14 +157,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  multi-coil, gain < {args.min_gain:g}: {c.scan} {c.acc:.0f}x (cv "
               f"{math.exp(c.cv_best):.1e}, oracle {math.exp(oracle(c)):.1e}, bg {c.background:.3f})")  # fmt: skip
 
+    def pulled(c: Case, log_lam: float) -> float:
+        """A cross-validated choice pulled ``auto.shrink`` of the way to the table."""
+        return log_lam + cfg.auto.shrink * (math.log(cfg.lam_for(c.acc)) - log_lam)
+
     def previous(c: Case) -> float:
-        table = math.log(cfg.lam_for(c.acc))
-        return c.cv_best + cfg.auto.shrink * (table - c.cv_best)
+        return pulled(c, c.cv_best)
 
     def summed(c: Case) -> float:
         """As ``previous``, with the folds' errors summed (``auto.combine: sum``)."""
-        table = math.log(cfg.lam_for(c.acc))
-        return c.cv_sum + cfg.auto.shrink * (table - c.cv_sum)
+        return pulled(c, c.cv_sum)
 
     grid = np.log(np.asarray(cfg.auto.grid))
 
